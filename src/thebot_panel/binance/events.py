@@ -1,0 +1,219 @@
+"""Typed Binance market events, parsed once at the edge with orjson.
+
+Every timestamp is int milliseconds since the Unix epoch (UTC); prices and quantities, which Binance
+sends as decimal strings, become float64 (quote currency for prices, base asset for quantities).
+Field letters follow Binance's spot WebSocket docs ("Kline/Candlestick Streams", "Trade Streams",
+"Aggregate Trade Streams", "Individual Symbol Book Ticker Streams", "Individual Symbol Ticker Streams").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+
+class MalformedMessage(ValueError):
+    """A stream message that is not JSON, or lacks a field its event type requires."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kline:
+    """One kline (candle) update. ``closed`` is Binance's ``x``: a closed kline is final.
+
+    ``quote_volume``, ``trades`` and the taker-buy volumes are NaN/-1 when the source lacks them
+    (the replay of OHLCV-only recordings): nothing downstream depends on them.
+    """
+
+    symbol: str
+    interval: str
+    open_time: int
+    close_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    closed: bool
+    event_time: int = 0
+    quote_volume: float = float("nan")
+    trades: int = -1
+    taker_buy_volume: float = float("nan")
+    taker_buy_quote_volume: float = float("nan")
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A single trade (``@trade``). ``buyer_is_maker`` True means the aggressor sold."""
+
+    symbol: str
+    event_time: int
+    trade_id: int
+    price: float
+    quantity: float
+    trade_time: int
+    buyer_is_maker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AggTrade:
+    """An aggregate trade (``@aggTrade``): trades ``first_trade_id``..``last_trade_id`` at one price."""
+
+    symbol: str
+    event_time: int
+    agg_trade_id: int
+    price: float
+    quantity: float
+    first_trade_id: int
+    last_trade_id: int
+    trade_time: int
+    buyer_is_maker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BookTicker:
+    """Best bid/ask (``@bookTicker``); spot sends no event time, so ``event_time`` is 0 there."""
+
+    symbol: str
+    update_id: int
+    bid_price: float
+    bid_qty: float
+    ask_price: float
+    ask_qty: float
+    event_time: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker24h:
+    """Rolling 24-hour statistics (``@ticker``)."""
+
+    symbol: str
+    event_time: int
+    price_change: float
+    price_change_percent: float
+    weighted_avg_price: float
+    last_price: float
+    open_price: float
+    high_price: float
+    low_price: float
+    volume: float
+    quote_volume: float
+    bid_price: float
+    ask_price: float
+    trades: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerShutdown:
+    """``{"e": "serverShutdown"}``: the server is going away; reconnect now."""
+
+    event_time: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ControlReply:
+    """Reply to SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS: ``result`` or ``error`` for request ``id``."""
+
+    id: int | None
+    result: object = None
+    error: dict | None = None
+
+
+Event = Kline | Trade | AggTrade | BookTicker | Ticker24h | ServerShutdown | ControlReply
+
+
+def _kline(d: dict) -> Kline:
+    k = d["k"]
+    return Kline(
+        symbol=k["s"], interval=k["i"], open_time=int(k["t"]), close_time=int(k["T"]),
+        open=float(k["o"]), high=float(k["h"]), low=float(k["l"]), close=float(k["c"]),
+        volume=float(k["v"]), closed=bool(k["x"]), event_time=int(d.get("E", 0)),
+        quote_volume=float(k.get("q", "nan")), trades=int(k.get("n", -1)),
+        taker_buy_volume=float(k.get("V", "nan")), taker_buy_quote_volume=float(k.get("Q", "nan")),
+    )
+
+
+def _trade(d: dict) -> Trade:
+    return Trade(d["s"], int(d["E"]), int(d["t"]), float(d["p"]), float(d["q"]), int(d["T"]), bool(d["m"]))
+
+
+def _agg_trade(d: dict) -> AggTrade:
+    return AggTrade(d["s"], int(d["E"]), int(d["a"]), float(d["p"]), float(d["q"]),
+                    int(d["f"]), int(d["l"]), int(d["T"]), bool(d["m"]))
+
+
+def _book_ticker(d: dict) -> BookTicker:
+    return BookTicker(d["s"], int(d["u"]), float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]),
+                      int(d.get("E", 0)))
+
+
+def _ticker(d: dict) -> Ticker24h:
+    return Ticker24h(
+        d["s"], int(d["E"]), float(d["p"]), float(d["P"]), float(d["w"]), float(d["c"]), float(d["o"]),
+        float(d["h"]), float(d["l"]), float(d["v"]), float(d["q"]), float(d["b"]), float(d["a"]), int(d["n"]),
+    )
+
+
+_BY_EVENT_TYPE = {
+    "kline": _kline,
+    "trade": _trade,
+    "aggTrade": _agg_trade,
+    "24hrTicker": _ticker,
+    "serverShutdown": lambda d: ServerShutdown(int(d.get("E", 0))),
+}
+
+
+def parse_event(data: dict) -> Event:
+    """Turn one decoded event object (raw-stream payload or a combined envelope's ``data``) into a record.
+
+    Raises ``MalformedMessage`` for an unknown event type or a missing/invalid field.
+    """
+    try:
+        kind = data.get("e")
+        if kind is None:
+            if "result" in data or "error" in data:
+                return ControlReply(data.get("id"), data.get("result"), data.get("error"))
+            if "u" in data and "b" in data and "a" in data:
+                return _book_ticker(data)
+            raise MalformedMessage(f"message has no event type 'e' and is not a bookTicker: {str(data)[:120]}")
+        parser = _BY_EVENT_TYPE.get(kind)
+        if parser is None:
+            raise MalformedMessage(f"unsupported event type {kind!r}")
+        return parser(data)
+    except MalformedMessage:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedMessage(f"invalid {data.get('e', 'event') if isinstance(data, dict) else 'event'}: "
+                               f"{type(exc).__name__}: {exc}") from exc
+
+
+def parse_message(raw: str | bytes) -> Event:
+    """Parse one WebSocket text frame, raw (``/ws/...``) or combined (``{"stream": ..., "data": ...}``).
+
+    Raises ``MalformedMessage`` if the frame is not a JSON object or not a known event.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedMessage(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedMessage(f"expected a JSON object, got {type(data).__name__}")
+    if "stream" in data and "data" in data:
+        data = data["data"]
+        if not isinstance(data, dict):
+            raise MalformedMessage("combined-stream 'data' is not a JSON object")
+    return parse_event(data)
+
+
+def kline_from_rest(symbol: str, interval: str, row: list, server_time: int) -> Kline:
+    """A kline from one ``GET /api/v3/klines`` row ``[t, o, h, l, c, v, T, q, n, V, Q, ignore]``.
+
+    The REST row has no ``x`` flag: it is closed when its close time is before ``server_time`` (ms).
+    """
+    return Kline(
+        symbol=symbol, interval=interval, open_time=int(row[0]), close_time=int(row[6]),
+        open=float(row[1]), high=float(row[2]), low=float(row[3]), close=float(row[4]), volume=float(row[5]),
+        closed=int(row[6]) < server_time, event_time=server_time,
+        quote_volume=float(row[7]), trades=int(row[8]),
+        taker_buy_volume=float(row[9]), taker_buy_quote_volume=float(row[10]),
+    )

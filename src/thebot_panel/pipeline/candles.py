@@ -1,0 +1,195 @@
+"""Candles: the book of one (symbol, interval) and the exchange's interval aggregation.
+
+A kline is identified by (symbol, interval, open_time). A closed kline (Binance ``x: true``) is
+immutable and appended once; the forming kline is replaced on every update; anything older than
+the last closed candle, or equal to it, is a duplicate and ignored (counted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..binance.events import Kline
+from ..binance.streams import interval_ms
+
+#: Candle columns, in order; all float64 (prices in quote currency, volume in base asset).
+OHLCV = ("open", "high", "low", "close", "volume")
+
+
+def candle_frame(open_time: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A frame indexed by ``open_time`` (UTC ``DatetimeIndex`` from int64 ms) with the given float columns."""
+    index = pd.DatetimeIndex(pd.to_datetime(np.asarray(open_time, dtype="int64"), unit="ms", utc=True),
+                             name="open_time")
+    return pd.DataFrame({k: np.asarray(v, dtype="float64") for k, v in columns.items()}, index=index)
+
+
+def aggregate(open_time: np.ndarray, ohlcv: dict[str, np.ndarray], interval: str) -> tuple[np.ndarray, dict]:
+    """Aggregate 1m candles into ``interval`` candles as the exchange does.
+
+    Buckets are aligned to UTC multiples of the interval length: open of the first 1m candle,
+    max high, min low, close of the last, summed volume. A bucket with no 1m candle yields no
+    candle (nothing is invented across gaps). ``open_time`` must be int64 ms, strictly increasing.
+    Returns ``(bucket_open_time, {"open", "high", "low", "close", "volume"})``. Raises ``ValueError``
+    for intervals without a fixed length (``1M``).
+    """
+    length = interval_ms(interval)
+    t = np.asarray(open_time, dtype="int64")
+    if len(t) == 0:
+        return t, {k: np.asarray(ohlcv[k], dtype="float64") for k in OHLCV}
+    bucket = t - t % length
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    ends = np.r_[starts[1:], len(t)] - 1
+    return bucket[starts], {
+        "open": np.asarray(ohlcv["open"], dtype="float64")[starts],
+        "high": np.maximum.reduceat(np.asarray(ohlcv["high"], dtype="float64"), starts),
+        "low": np.minimum.reduceat(np.asarray(ohlcv["low"], dtype="float64"), starts),
+        "close": np.asarray(ohlcv["close"], dtype="float64")[ends],
+        "volume": np.add.reduceat(np.asarray(ohlcv["volume"], dtype="float64"), starts),
+    }
+
+
+class Columns:
+    """Named float64 columns keyed by int64 open time (ms), growable with amortised O(1) append.
+
+    At most ``max_rows`` rows are kept: when full, the oldest half is dropped in one move.
+    """
+
+    def __init__(self, names, max_rows: int = 200_000, capacity: int = 1024):
+        self.names = tuple(names)
+        self.max_rows = max_rows
+        self._size = 0
+        self._open_time = np.empty(capacity, dtype="int64")
+        self._values = np.empty((capacity, len(self.names)), dtype="float64")
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, open_time: int, values) -> None:
+        """Append one row; ``values`` in the order of ``names``."""
+        if self._size == len(self._open_time):
+            if self._size >= self.max_rows:
+                keep = self.max_rows // 2
+                self._open_time[:keep] = self._open_time[self._size - keep:self._size]
+                self._values[:keep] = self._values[self._size - keep:self._size]
+                self._size = keep
+            else:
+                self._open_time = np.resize(self._open_time, 2 * self._size)
+                self._values = np.resize(self._values, (2 * self._size, len(self.names)))
+        self._open_time[self._size] = open_time
+        self._values[self._size] = values
+        self._size += 1
+
+    @property
+    def open_time(self) -> np.ndarray:
+        """Open times (int64 ms), oldest first (read-only view)."""
+        view = self._open_time[:self._size]
+        view.flags.writeable = False
+        return view
+
+    @property
+    def last_open_time(self) -> int | None:
+        return int(self._open_time[self._size - 1]) if self._size else None
+
+    def column(self, name: str) -> np.ndarray:
+        """One column as float64, oldest first (read-only view)."""
+        view = self._values[:self._size, self.names.index(name)]
+        view.flags.writeable = False
+        return view
+
+    def frame(self) -> pd.DataFrame:
+        """All rows as a frame indexed by ``open_time`` (UTC ``DatetimeIndex``), one float64 column per name."""
+        return candle_frame(self.open_time, {name: self.column(name) for name in self.names})
+
+
+@dataclass(frozen=True, slots=True)
+class CandleUpdate:
+    """What the book did with a kline: ``closed`` (appended) or ``forming`` (replaced)."""
+
+    symbol: str
+    interval: str
+    kind: str
+    kline: Kline
+
+    @property
+    def closed(self) -> bool:
+        return self.kind == "closed"
+
+
+class CandleBook:
+    """Closed candles of one (symbol, interval), in open-time order, plus the forming candle.
+
+    ``candles`` holds the closed candles (``Columns`` of open, high, low, close, volume);
+    ``forming`` the current unclosed kline. ``gaps`` lists ``(expected_open_time, next_open_time)``
+    of every hole between consecutive closed candles (e.g. an exchange halt): nothing is invented.
+    """
+
+    def __init__(self, symbol: str, interval: str, max_candles: int = 200_000):
+        self.symbol, self.interval = symbol, interval
+        self.step = interval_ms(interval)
+        self.candles = Columns(OHLCV, max_rows=max_candles)
+        self.forming: Kline | None = None
+        self.duplicates = 0
+        self.gaps: list[tuple[int, int]] = []
+
+    def __len__(self) -> int:
+        return len(self.candles)
+
+    @property
+    def last_closed_open_time(self) -> int | None:
+        """Open time (ms) of the newest closed candle, or None if the book is empty."""
+        return self.candles.last_open_time
+
+    def apply(self, kline: Kline) -> CandleUpdate | None:
+        """Apply one kline; returns what changed, or None for a duplicate/stale kline (counted)."""
+        last = self.candles.last_open_time
+        if (last is not None and kline.open_time <= last) or (
+                self.forming is not None and kline.open_time < self.forming.open_time):
+            self.duplicates += 1
+            return None
+        if not kline.closed:
+            self.forming = kline
+            return CandleUpdate(self.symbol, self.interval, "forming", kline)
+        if last is not None and kline.open_time != last + self.step:
+            self.gaps.append((last + self.step, kline.open_time))
+        self.candles.append(kline.open_time, (kline.open, kline.high, kline.low, kline.close, kline.volume))
+        if self.forming is not None and self.forming.open_time <= kline.open_time:
+            self.forming = None
+        return CandleUpdate(self.symbol, self.interval, "closed", kline)
+
+    def load(self, klines) -> int:
+        """Merge a REST history (warm-up or backfill) into the book; returns how many candles were added.
+
+        Closed klines older than the oldest candle in the book are inserted before it (the stream may
+        have delivered newer ones first); the rest are applied in open-time order like stream klines.
+        """
+        klines = sorted(klines, key=lambda k: k.open_time)
+        first = self.candles.open_time[0] if len(self.candles) else None
+        older = [k for k in klines if k.closed and first is not None and k.open_time < first]
+        added = 0
+        if older:
+            merged = Columns(OHLCV, max_rows=self.candles.max_rows, capacity=len(older) + len(self.candles) + 1024)
+            for k in older:
+                merged.append(k.open_time, (k.open, k.high, k.low, k.close, k.volume))
+            for t, row in zip(self.candles.open_time, self.candles._values[:len(self.candles)]):
+                merged.append(int(t), row)
+            self.candles, added = merged, len(older)
+        for k in klines:
+            if first is None or k.open_time >= first:
+                update = self.apply(k)
+                added += update is not None and update.closed
+        return added
+
+    def frame(self, include_forming: bool = False) -> pd.DataFrame:
+        """Closed candles (and the forming one last, if asked) as a frame.
+
+        Index ``open_time`` (UTC ``DatetimeIndex``); columns open, high, low, close, volume (float64).
+        """
+        frame = self.candles.frame()
+        if include_forming and self.forming is not None:
+            f = self.forming
+            frame = pd.concat([frame, candle_frame([f.open_time], {
+                "open": [f.open], "high": [f.high], "low": [f.low], "close": [f.close], "volume": [f.volume]})])
+        return frame
