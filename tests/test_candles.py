@@ -1,0 +1,82 @@
+"""The candle book and the exchange's interval aggregation, on real recordings."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from thebot_panel.binance.events import Kline
+from thebot_panel.pipeline.candles import CandleBook, aggregate
+from conftest import klines_of
+
+HALT_FLAT = (pd.Timestamp("2023-03-24 11:28", tz="UTC"), pd.Timestamp("2023-03-24 12:39", tz="UTC"))
+HALT_MISSING = (pd.Timestamp("2023-03-24 12:40", tz="UTC"), pd.Timestamp("2023-03-24 13:59", tz="UTC"))
+
+
+def pandas_resample(frame: pd.DataFrame, rule: str) -> pd.DataFrame:
+    indexed = frame.set_index(pd.to_datetime(frame.open_time, unit="ms", utc=True))
+    out = indexed.resample(rule, label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    return out[indexed.resample(rule, label="left", closed="left").size() > 0]
+
+
+@pytest.mark.parametrize("interval, rule", [("5m", "5min"), ("15m", "15min"), ("1h", "1h"), ("4h", "4h")])
+def test_aggregation_equals_pandas_resample_of_the_recording(halt_recording, interval, rule):
+    t, columns = aggregate(halt_recording.open_time.to_numpy(), halt_recording, interval)
+    expected = pandas_resample(halt_recording, rule)
+    assert list(pd.to_datetime(t, unit="ms", utc=True)) == list(expected.index)
+    for name in ("open", "high", "low", "close"):
+        np.testing.assert_array_equal(columns[name], expected[name].to_numpy())
+    np.testing.assert_allclose(columns["volume"], expected["volume"].to_numpy(), rtol=1e-12)
+
+
+def test_halt_is_kept_as_recorded_without_inventing_candles(halt_recording):
+    book = CandleBook("BTCUSDT", "1m")
+    for kline in klines_of(halt_recording):
+        book.apply(kline)
+    frame = book.frame()
+    assert len(frame) == len(halt_recording) == 2800
+    flat = frame.loc[HALT_FLAT[0]:HALT_FLAT[1]]
+    assert len(flat) == 72 and (flat.volume == 0).all() and (flat.high == flat.low).all()
+    assert frame.loc[HALT_MISSING[0]:HALT_MISSING[1]].empty
+    start = int(HALT_MISSING[0].value // 10**6)
+    assert book.gaps == [(start, start + 80 * 60_000)]
+    t, _ = aggregate(book.candles.open_time, frame, "1h")
+    hours = set(pd.to_datetime(t, unit="ms", utc=True))
+    assert pd.Timestamp("2023-03-24 13:00", tz="UTC") not in hours  # no 1m candle in it → no 1h candle
+    assert pd.Timestamp("2023-03-24 12:00", tz="UTC") in hours and pd.Timestamp("2023-03-24 14:00", tz="UTC") in hours
+
+
+def kline(open_time, close, closed, volume=1.0):
+    return Kline("BTCUSDT", "1m", open_time, open_time + 59_999, 100.0, max(100.0, close), min(100.0, close), close,
+                 volume, closed)
+
+
+def test_forming_candle_is_replaced_and_closed_candle_appended_once():
+    book = CandleBook("BTCUSDT", "1m")
+    assert book.apply(kline(0, 101, False)).kind == "forming"
+    assert book.apply(kline(0, 102, False)).kind == "forming"
+    assert book.forming.close == 102 and len(book) == 0
+    update = book.apply(kline(0, 103, True))
+    assert update.kind == "closed" and len(book) == 1 and book.forming is None
+    assert book.apply(kline(0, 103, True)) is None          # duplicate closed kline
+    assert book.apply(kline(0, 99, False)) is None          # late forming update of a closed candle
+    assert book.duplicates == 2
+    assert list(book.frame().close) == [103]
+    book.apply(kline(60_000, 104, False))
+    assert list(book.frame(include_forming=True).close) == [103, 104]
+
+
+def test_load_merges_history_before_live_candles_without_duplicates(halt_recording):
+    klines = klines_of(halt_recording.head(100))
+    book = CandleBook("BTCUSDT", "1m")
+    for k in klines[90:]:   # the stream delivered the newest candles first
+        book.apply(k)
+    added = book.load(klines[:95])   # REST history overlaps the live ones
+    assert added == 90
+    np.testing.assert_array_equal(book.candles.open_time, halt_recording.open_time.head(100).to_numpy())
+    assert book.duplicates == 5
+
+
+def test_invalid_interval_is_refused():
+    with pytest.raises(ValueError, match="valid intervals"):
+        CandleBook("BTCUSDT", "7m")

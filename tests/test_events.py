@@ -1,0 +1,100 @@
+"""Parsing real recorded Binance messages into typed events."""
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from thebot_panel.binance.events import (AggTrade, BookTicker, ControlReply, Kline, MalformedMessage, ServerShutdown,
+                                         Ticker24h, Trade, kline_from_rest, parse_message)
+from thebot_panel.binance.streams import interval_ms, parse_stream_name, stream_name, validate_interval
+
+WS = Path(__file__).parent / "fixtures" / "ws"
+
+
+def lines(name):
+    return [line for line in (WS / name).read_text().splitlines() if line]
+
+
+def test_trade_and_book_ticker_from_the_2024_btcusdt_recording():
+    trades, tickers, rejected = [], [], 0
+    for raw in lines("btcusdt_2024-08-08_combined.jsonl"):
+        stream = orjson.loads(raw).get("stream", "")
+        try:
+            event = parse_message(raw)
+        except MalformedMessage:
+            rejected += 1  # depth updates and the REST snapshot are not market events we consume
+            assert "depth" in stream or stream == ""
+            continue
+        (trades if stream.endswith("@trade") else tickers).append(event)
+    assert rejected == 6
+    assert len(trades) == 5 and all(type(t) is Trade for t in trades)
+    first = trades[0]
+    assert (first.symbol, first.trade_id, first.price, first.quantity) == ("BTCUSDT", 3735683259, 61837.63, 0.02)
+    assert first.trade_time == 1723161255342 and first.buyer_is_maker is True
+    assert len(tickers) == 5 and all(type(t) is BookTicker for t in tickers)
+    assert tickers[0].bid_price == 61837.63 and tickers[0].ask_price == 61837.64 and tickers[0].bid_qty == 3.78826
+
+
+def test_kline_and_agg_trade_from_the_2021_cryptofeed_recording():
+    events = [parse_message(raw) for raw in lines("cryptofeed_2021-10-12_kline_aggTrade.jsonl")]
+    klines = [e for e in events if type(e) is Kline]
+    aggs = [e for e in events if type(e) is AggTrade]
+    assert len(klines) == 2 and len(aggs) == 2
+    k = klines[0]
+    assert (k.symbol, k.interval, k.open_time, k.close_time) == ("NKNUSDT", "1m", 1633998480000, 1633998539999)
+    assert (k.open, k.close, k.high, k.low, k.volume) == (0.3527, 0.3528, 0.3528, 0.3522, 25877.0)
+    assert k.closed is False and k.trades == 30 and k.quote_volume == 9116.046
+    assert aggs[0].agg_trade_id == 15683430 and aggs[0].first_trade_id == aggs[0].last_trade_id == 19862790
+
+
+def test_raw_payloads_without_envelope():
+    ticker = parse_message((WS / "24hrTicker_event_doc_example.json").read_bytes())
+    assert type(ticker) is Ticker24h and ticker.symbol == "BNBBTC" and ticker.last_price == 0.0025
+    assert ticker.trades == 18151
+    trade = parse_message((WS / "ethusdt_trade_event.json").read_bytes())
+    assert type(trade) is Trade and trade.trade_id == 705291099
+    book = parse_message((WS / "ethusdt_bookTicker_event.json").read_bytes())
+    assert type(book) is BookTicker and book.update_id == 12711621188 and book.event_time == 1646199228123
+
+
+def test_control_replies_and_server_shutdown():
+    assert parse_message('{"result":null,"id":7}') == ControlReply(7, None, None)
+    assert parse_message('{"result":["btcusdt@kline_1m"],"id":3}').result == ["btcusdt@kline_1m"]
+    reply = parse_message('{"error":{"code":2,"msg":"Invalid request"},"id":4}')
+    assert reply.error["code"] == 2
+    assert type(parse_message('{"e":"serverShutdown","E":1}')) is ServerShutdown
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"not json", "not JSON"),
+    (b"[1,2]", "JSON object"),
+    (b'{"e":"kline","E":1,"s":"BTCUSDT"}', "invalid kline"),
+    (b'{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"abc","q":"1","T":1,"m":true}', "invalid trade"),
+    (b'{"e":"weird"}', "unsupported event type"),
+    (b'{"stream":"x","data":5}', "not a JSON object"),
+])
+def test_malformed_messages_raise_a_clear_error(raw, reason):
+    with pytest.raises(MalformedMessage, match=reason):
+        parse_message(raw)
+
+
+def test_rest_kline_row_is_closed_only_before_server_time():
+    row = [1499040000000, "0.01634790", "0.80000000", "0.01575800", "0.01577100", "148976.11427815",
+           1499644799999, "2434.19055334", 308, "1756.87402397", "28.46694368", "0"]
+    assert kline_from_rest("BTCUSDT", "1m", row, 1499644800000).closed is True
+    forming = kline_from_rest("BTCUSDT", "1m", row, 1499644799999)
+    assert forming.closed is False and forming.trades == 308 and forming.high == 0.8
+
+
+def test_stream_names_and_intervals():
+    assert stream_name("BTCUSDT", "kline", "5m") == "btcusdt@kline_5m"
+    assert parse_stream_name("ethusdt@kline_1h") == ("ETHUSDT", "kline", "1h")
+    assert parse_stream_name("btcusdt@bookTicker") == ("BTCUSDT", "bookTicker", None)
+    assert interval_ms("4h") == 4 * 3_600_000
+    with pytest.raises(ValueError, match="valid intervals are 1s 1m 3m"):
+        validate_interval("7m")
+    with pytest.raises(ValueError, match="unknown stream"):
+        parse_stream_name("btcusdt@depth5")
+    with pytest.raises(ValueError, match="invalid symbol"):
+        stream_name("BTC-USDT", "trade")
