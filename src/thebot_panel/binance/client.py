@@ -163,8 +163,9 @@ class MarketSocket:
         return await self.queue.get()
 
     def _set_status(self, status: Status, error: str | None = None) -> None:
+        changed = status is not self.status
         self.status, self.error = status, error
-        if self._on_status is not None:
+        if changed and self._on_status is not None:
             self._on_status(status)
 
     def stream_url(self) -> str:
@@ -200,38 +201,50 @@ class MarketSocket:
                 for future in self._pending.values():
                     future.cancel()
                 self._pending.clear()
-            self._set_status(Status.RECONNECTING, self.error)
+            self._set_status(Status.RECONNECTING if self._connected_once else Status.CONNECTING, self.error)
             delay = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
             await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
 
     async def _receive(self, ws) -> None:
-        """Read until the connection must be replaced (returns) or fails (raises)."""
+        """Read until the connection must be replaced: returns for an immediate reconnect, raises on failure."""
         opened = time.monotonic()
+        watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws, opened))
+        try:
+            async for raw in ws:
+                now = time.monotonic()
+                self.counters.count(now)
+                try:
+                    event = parse_message(raw)
+                except MalformedMessage as exc:
+                    self.counters.malformed += 1
+                    log.debug("skipped malformed message: %s", exc)
+                    continue
+                self.counters.parsed += 1
+                if type(event) is ControlReply:
+                    future = self._pending.pop(event.id, None)
+                    if future is not None and not future.done():
+                        future.set_result(event)
+                elif type(event) is ServerShutdown:
+                    log.info("serverShutdown received: reconnecting now")
+                    return
+                else:
+                    self._enqueue(event)
+                if now - opened > MAX_CONNECTION_AGE_S:
+                    return
+        finally:
+            watchdog.cancel()
+        if watchdog.done() and not watchdog.cancelled():
+            return  # the watchdog closed a silent connection
+        raise ConnectionError(f"server closed the connection (code {ws.close_code}, {ws.close_reason or 'no reason'})")
+
+    async def _watchdog(self, ws, opened: float) -> None:
+        """Close ``ws`` when no message arrived for ``watchdog_timeout`` seconds."""
         while True:
-            try:
-                raw = await asyncio.wait_for(ws.recv(), self.watchdog_timeout)
-            except TimeoutError:
-                log.warning("no message for %.0f s: reconnecting", self.watchdog_timeout)
-                return
-            now = time.monotonic()
-            self.counters.count(now)
-            try:
-                event = parse_message(raw)
-            except MalformedMessage as exc:
-                self.counters.malformed += 1
-                log.debug("skipped malformed message: %s", exc)
-                continue
-            self.counters.parsed += 1
-            if type(event) is ControlReply:
-                future = self._pending.pop(event.id, None)
-                if future is not None and not future.done():
-                    future.set_result(event)
-            elif type(event) is ServerShutdown:
-                log.info("serverShutdown received: reconnecting now")
-                return
-            else:
-                self._enqueue(event)
-            if now - opened > MAX_CONNECTION_AGE_S:
+            await asyncio.sleep(self.watchdog_timeout / 4)
+            quiet = time.monotonic() - max(opened, self.counters.last_message_at or opened)
+            if quiet > self.watchdog_timeout:
+                log.warning("no message for %.1f s: reconnecting", quiet)
+                await ws.close(1000, "watchdog: no message")
                 return
 
     def _enqueue(self, item) -> None:

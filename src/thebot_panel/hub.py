@@ -1,0 +1,229 @@
+"""The feed hub: ONE per process. It owns the socket, the REST client, the candle books and the default
+stream graph of every (symbol, interval); sessions (browser tabs, notebook cells) attach their own
+indicator/signal branches and detach them when they end. The upstream socket is never opened per session.
+
+Sources: ``auto`` (Binance if its REST endpoint answers within ``probe_timeout`` s, else the bundled
+replay, said in ``source_label``, ``replay_badge`` and the log), ``binance`` (live only; a clear error
+if unreachable), ``replay`` (the embedded replay server, or the one at ``replay_url``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import param
+from streamz import Stream
+
+from .binance.client import BINANCE_WS_URL, Connected, MarketSocket, Status
+from .binance.rest import BINANCE_REST_URL, RestClient
+from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
+from .graph import MarketGraph
+from .indicators import EMA, RSI
+from .signals.alerts import AlertList
+from .signals.rules import Crossover, LevelCross
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "binance", "replay")
+
+
+def default_indicators() -> dict:
+    """The chart's default set, keyed by slot: EMA(9) and EMA(21) over price, RSI(14) in its own pane."""
+    return {"ema_fast": EMA(period=9), "ema_slow": EMA(period=21), "rsi": RSI(period=14)}
+
+
+def default_rules(indicators: dict) -> list:
+    """EMA fast/slow crossover and RSI crossing 30/70 on ``default_indicators()``, on closed candles."""
+    return [Crossover(fast=indicators["ema_fast"].columns[0], slow=indicators["ema_slow"].columns[0]),
+            LevelCross(series=indicators["rsi"].columns[0], lower=30, upper=70)]
+
+
+class FeedHub(param.Parameterized):
+    """Process-wide market feed. Create with ``FeedHub.shared(...)``, then ``await hub.start()``.
+
+    ``symbols``/``interval`` are validated at construction (``ValueError`` naming the bad value);
+    symbols are checked against the source's exchangeInfo in ``start()`` before the socket opens.
+    """
+
+    source = param.Selector(default="auto", objects=list(SOURCES), constant=True)
+    symbols = param.List(default=["BTCUSDT"], item_type=str, constant=True)
+    interval = param.String(default="1m", constant=True)
+    speed = param.Number(default=10.0, bounds=(0.01, 100_000), constant=True,
+                         doc="Replay speed: 1 = real time, 60 = one 1m candle per second")
+    warmup = param.Integer(default=1000, bounds=(50, 20_000), constant=True,
+                           doc="Closed candles loaded over REST before going live")
+    probe_timeout = param.Number(default=3.0, bounds=(0.1, 60), constant=True)
+
+    status = param.String(default="starting", doc="Connection status shown by the UI")
+    source_label = param.String(default="", doc="Where the data comes from (URL or replay)")
+    replay_badge = param.String(default="", doc="Non-empty in replay: recording date and speed")
+    error = param.String(default="", doc="Why the feed is down, in words a user can act on")
+
+    _shared: FeedHub | None = None
+
+    def __init__(self, ws_url: str | None = None, rest_url: str | None = None, replay_url: str | None = None,
+                 replay_data=None, replay_start=None, **params):
+        if "symbols" in params:
+            params["symbols"] = [normalize_symbol(s) for s in params["symbols"]]
+        if "interval" in params:
+            validate_interval(params["interval"])
+        super().__init__(**params)
+        self._ws_url, self._rest_url, self._replay_url = ws_url, rest_url, replay_url
+        self._replay_data, self._replay_start = replay_data, replay_start
+        self.source_stream = Stream(asynchronous=True)
+        self.alerts = AlertList()
+        self.graphs: dict[tuple[str, str], MarketGraph] = {}
+        self.socket: MarketSocket | None = None
+        self.rest: RestClient | None = None
+        self.replay = None
+        self.backfilled = 0
+        self._tasks: list[asyncio.Task] = []
+        self._started: asyncio.Task | None = None
+        for symbol in self.symbols:
+            self.market(symbol, self.interval)
+
+    @classmethod
+    def shared(cls, **config) -> FeedHub:
+        """The process-wide hub, created with ``config`` on first call (later configs are ignored)."""
+        if cls._shared is None:
+            cls._shared = cls(**config)
+        return cls._shared
+
+    def market(self, symbol: str, interval: str) -> MarketGraph:
+        """The graph of (symbol, interval), created (and, once started, subscribed and warmed up) on demand."""
+        key = (normalize_symbol(symbol), validate_interval(interval))
+        interval_ms(interval)
+        if key not in self.graphs:
+            indicators = default_indicators()
+            self.graphs[key] = MarketGraph(self.source_stream, *key, indicators, default_rules(indicators),
+                                           self.alerts)
+            if self.socket is not None:
+                self._spawn(self._add_market(key))
+        return self.graphs[key]
+
+    def ensure_started(self) -> asyncio.Task:
+        """Start the hub in the running event loop once; later calls return the same task."""
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_task(self.start())
+        return self._started
+
+    async def start(self) -> None:
+        """Resolve the source, validate the symbols, connect, warm up. Errors land in ``error``."""
+        try:
+            ws_url, rest_url = await self._resolve_source()
+            for symbol in await self.rest.validate_symbols(self.symbols):
+                log.info("validated %s on %s", symbol, rest_url)
+            streams = [stream_name(s, "kline", i) for s, i in self.graphs]
+            self.socket = MarketSocket(ws_url, streams, on_status=self._on_status)
+            self.socket.start()
+            self._spawn(self._consume())
+            await asyncio.gather(*(self._warm_up(key) for key in list(self.graphs)))
+        except Exception as exc:  # shown to the user, not a traceback
+            self.status, self.error = "error", str(exc)
+            log.error("feed hub failed to start: %s", exc)
+
+    async def _resolve_source(self) -> tuple[str, str]:
+        if self.source in ("auto", "binance") and self._replay_url is None:
+            rest_url = self._rest_url or BINANCE_REST_URL
+            self.rest = RestClient(rest_url)
+            try:
+                await asyncio.wait_for(self.rest.server_time(), self.probe_timeout)
+                self.source_label = f"live: {self._ws_url or BINANCE_WS_URL}"
+                log.info("source: %s", self.source_label)
+                return self._ws_url or BINANCE_WS_URL, rest_url
+            except Exception as exc:
+                await self.rest.close()
+                if self.source == "binance":
+                    raise ConnectionError(f"Binance is unreachable at {rest_url} ({type(exc).__name__}: "
+                                          f"{exc or 'timed out'}); use --source replay to run offline") from exc
+                log.warning("Binance unreachable at %s (%s); falling back to the bundled replay", rest_url,
+                            type(exc).__name__)
+        if self._replay_url is not None:
+            ws_url = self._replay_url.replace("http://", "ws://")
+            rest_url = self._replay_url.replace("ws://", "http://")
+            self.replay_badge = f"replay at {rest_url}"
+        else:
+            from .replay import Recording, ReplayServer
+
+            recording = Recording.from_paths(self._replay_data) if self._replay_data else Recording.bundled()
+            self.replay = ReplayServer(recording, start=self._replay_start, speed=self.speed)
+            await self.replay.start()
+            ws_url, rest_url = self.replay.ws_url, self.replay.rest_url
+            self.replay_badge = self.replay.describe()
+        self.rest = RestClient(rest_url)
+        self.source_label = f"replay: {ws_url}"
+        log.info("source: %s (%s)", self.source_label, self.replay_badge)
+        return ws_url, rest_url
+
+    def _on_status(self, status: Status) -> None:
+        self.status = status.value
+        self.error = "" if status is Status.CONNECTED else (self.socket.error or "")
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    async def _consume(self) -> None:
+        """Drain the socket queue into the graph; on a reconnect, backfill before newer events."""
+        while True:
+            item = await self.socket.get()
+            if type(item) is Connected:
+                if item.resync:
+                    await self._backfill()
+                continue
+            self.source_stream.emit(item)
+
+    async def _warm_up(self, key) -> None:
+        klines = await self.rest.klines(*key, limit=self.warmup)
+        graph = self.graphs[key]
+        graph.load(klines)
+        log.info("warm-up %s %s: %d candles", *key, len(graph.book))
+
+    async def _backfill(self) -> None:
+        for key, graph in list(self.graphs.items()):
+            last = graph.book.last_closed_open_time
+            if last is None:
+                continue
+            klines = await self.rest.klines(*key, start=last + graph.book.step, limit=100_000)
+            for kline in klines:
+                self.source_stream.emit(kline)
+            self.backfilled += len(klines)
+            log.info("backfilled %s %s: %d klines after reconnect", *key, len(klines))
+
+    async def _add_market(self, key) -> None:
+        await self.socket.subscribe([stream_name(key[0], "kline", key[1])])
+        await self._warm_up(key)
+
+    def stats(self) -> dict:
+        """Status strip figures: status, source, last message age (s), messages/s and socket counters."""
+        counters = self.socket.counters if self.socket else None
+        now = time.monotonic()
+        return {
+            "status": self.status,
+            "source": self.source_label,
+            "replay": self.replay_badge,
+            "error": self.error,
+            "last_message_age": counters.last_message_age(now) if counters else None,
+            "messages_per_second": counters.messages_per_second(now) if counters else 0.0,
+            "received": counters.received if counters else 0,
+            "malformed": counters.malformed if counters else 0,
+            "dropped": counters.dropped if counters else 0,
+            "reconnects": counters.reconnects if counters else 0,
+            "upstream_connections": 1 if self.socket is not None else 0,
+        }
+
+    async def stop(self) -> None:
+        """Close the socket, REST client and embedded replay server."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self.socket is not None:
+            await self.socket.stop()
+        if self.rest is not None:
+            await self.rest.close()
+        if self.replay is not None:
+            await self.replay.stop()
+        if FeedHub._shared is self:
+            FeedHub._shared = None

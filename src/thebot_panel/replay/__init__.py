@@ -1,0 +1,11 @@
+"""The replay server: a local fake of Binance spot market data replaying recorded 1m candles.
+
+``ReplayServer`` speaks Binance's WebSocket stream and REST protocol on 127.0.0.1; ``Recording``
+holds the candles it plays (the bundled sample by default). Command line: ``thebot-replay`` or
+``python -m thebot_panel.replay``.
+"""
+
+from .recording import MinuteCandles, Recording
+from .server import SERVED_INTERVALS, ReplayServer, partial_candle
+
+__all__ = ["MinuteCandles", "Recording", "ReplayServer", "SERVED_INTERVALS", "partial_candle"]

@@ -1,0 +1,166 @@
+"""The real socket client against the real replay server (and tiny real servers) on 127.0.0.1."""
+
+import asyncio
+import time
+
+import orjson
+import pytest
+from websockets.asyncio.server import serve
+
+from thebot_panel.binance.client import BinanceError, Connected, MarketSocket, Status
+from thebot_panel.binance.events import Kline
+from thebot_panel.replay import Recording, ReplayServer
+
+
+@pytest.fixture
+async def replay():
+    async with ReplayServer(Recording.bundled(), speed=600) as server:
+        yield server
+
+
+async def next_klines(socket: MarketSocket, n: int, timeout: float = 10.0) -> list[Kline]:
+    found = []
+    async with asyncio.timeout(timeout):
+        while len(found) < n:
+            item = await socket.get()
+            if type(item) is Kline:
+                found.append(item)
+    return found
+
+
+async def test_subscribe_receive_and_unsubscribe(replay):
+    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m"])
+    socket.start()
+    try:
+        assert type(await socket.get()) is Connected
+        assert {k.symbol for k in await next_klines(socket, 5)} == {"BTCUSDT"}
+        await socket.subscribe(["ethusdt@kline_1m"])
+        assert sorted(await socket.list_subscriptions()) == ["btcusdt@kline_1m", "ethusdt@kline_1m"]
+        assert {k.symbol for k in await next_klines(socket, 40)} == {"BTCUSDT", "ETHUSDT"}
+        await socket.unsubscribe(["btcusdt@kline_1m"])
+        while not socket.queue.empty():
+            socket.queue.get_nowait()
+        assert {k.symbol for k in await next_klines(socket, 20)} == {"ETHUSDT"}
+        assert await socket.list_subscriptions() == ["ethusdt@kline_1m"]
+        with pytest.raises(BinanceError, match="refused"):
+            await socket.subscribe(["foobarusdt@kline_1m"])
+        assert socket.streams == ["ethusdt@kline_1m"]
+        assert socket.status is Status.CONNECTED and socket.counters.reconnects == 0
+    finally:
+        await socket.stop()
+
+
+async def test_control_messages_stay_under_binance_limit(replay):
+    """The replay server, like Binance, disconnects a client that sends more than 5 messages a second."""
+    socket = MarketSocket(replay.ws_url)
+    socket.start()
+    try:
+        await socket.get()
+        started = time.monotonic()
+        for i in range(6):
+            await socket.subscribe([f"btcusdt@kline_{('1m', '5m')[i % 2]}", "ethusdt@kline_1m"][: 1 + i % 2])
+            await socket.unsubscribe(socket.streams)
+        assert time.monotonic() - started >= 2.0  # 12 control frames at ≤ 4 per rolling second
+        assert socket.counters.reconnects == 0 and replay.connections_opened == 1
+    finally:
+        await socket.stop()
+
+
+async def test_drop_reconnects_with_backoff_and_marks_resync(replay):
+    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=0.2)
+    socket.start()
+    try:
+        first = await socket.get()
+        assert type(first) is Connected and first.resync is False
+        await next_klines(socket, 3)
+        await replay.drop_connections()
+        async with asyncio.timeout(10):
+            while (item := await socket.get()) is not None and type(item) is not Connected:
+                pass
+        assert item.resync is True and socket.counters.reconnects == 1 and replay.connections_opened == 2
+        assert socket.status is Status.CONNECTED
+        await next_klines(socket, 3)
+    finally:
+        await socket.stop()
+
+
+async def test_server_shutdown_reconnects_at_once(replay):
+    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=30)
+    socket.start()
+    try:
+        await next_klines(socket, 2)
+        started = time.monotonic()
+        await replay.send_server_shutdown()
+        async with asyncio.timeout(5):
+            while type(await socket.get()) is not Connected:
+                pass
+        assert time.monotonic() - started < 2 and socket.counters.reconnects == 1
+    finally:
+        await socket.stop()
+
+
+async def test_watchdog_reconnects_a_silent_connection(replay):
+    socket = MarketSocket(replay.ws_url, [], watchdog_timeout=0.3)
+    socket.start()
+    try:
+        async with asyncio.timeout(5):
+            while socket.counters.reconnects < 2:
+                await asyncio.sleep(0.05)
+        assert replay.connections_opened >= 2
+    finally:
+        await socket.stop()
+
+
+async def test_malformed_and_unknown_messages_are_counted_and_skipped():
+    kline = {"e": "kline", "E": 2, "s": "BTCUSDT", "k": {"t": 0, "T": 59999, "s": "BTCUSDT", "i": "1m", "o": "1",
+                                                         "c": "2", "h": "2", "l": "1", "v": "3", "x": True}}
+    frames = ["not json", '{"stream":"btcusdt@depth","data":{"e":"depthUpdate"}}', "[]",
+              orjson.dumps({"stream": "btcusdt@kline_1m", "data": kline}).decode(), '{"e":"kline"}']
+
+    async def handler(ws):
+        for frame in frames:
+            await ws.send(frame)
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        socket = MarketSocket(f"ws://127.0.0.1:{port}", ["btcusdt@kline_1m"])
+        socket.start()
+        try:
+            [received] = await next_klines(socket, 1)
+            async with asyncio.timeout(5):
+                while socket.counters.received < len(frames):
+                    await asyncio.sleep(0.01)
+            assert received.close == 2.0 and received.closed
+            assert socket.counters.malformed == 4 and socket.counters.parsed == 1
+            assert socket.status is Status.CONNECTED
+        finally:
+            await socket.stop()
+
+
+async def test_queue_overflow_drops_newest_then_asks_for_a_resync(replay):
+    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m", "ethusdt@kline_1m"], queue_size=5)
+    socket.start()
+    try:
+        async with asyncio.timeout(10):
+            while socket.counters.dropped == 0:
+                await asyncio.sleep(0.05)
+        items = [socket.queue.get_nowait() for _ in range(socket.queue.qsize())]
+        assert len(items) == 5 and items[0] == Connected(resync=False, at=items[0].at)
+        resync = await asyncio.wait_for(socket.get(), 5)
+        assert type(resync) is Connected and resync.resync is True
+    finally:
+        await socket.stop()
+
+
+async def test_unreachable_endpoint_gives_up_after_max_attempts_with_the_reason():
+    statuses = []
+    socket = MarketSocket("ws://127.0.0.1:9", backoff_initial=0.05, max_attempts=3, on_status=statuses.append)
+    socket.start()
+    async with asyncio.timeout(10):
+        while socket.status is not Status.ERROR:
+            await asyncio.sleep(0.02)
+    assert "ConnectionRefusedError" in socket.error and "127.0.0.1" in socket.error
+    assert statuses == [Status.CONNECTING, Status.ERROR]
+    assert socket.counters.reconnects == 0  # never connected, so nothing to re-connect
+    await socket.stop()

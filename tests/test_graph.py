@@ -1,0 +1,109 @@
+"""The stream graph: klines → candle book → indicator node → signal node → alerts, on a real recording."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import talib
+from streamz import Stream
+
+from conftest import klines_of
+from thebot_panel.graph import Analysis, MarketGraph, Recomputed
+from thebot_panel.hub import default_indicators, default_rules
+from thebot_panel.signals.alerts import AlertList
+from thebot_panel.signals.rules import Signal
+
+
+def build():
+    source = Stream(asynchronous=True)
+    indicators = default_indicators()
+    alerts = AlertList()
+    graph = MarketGraph(source, "BTCUSDT", "1m", indicators, default_rules(indicators), alerts)
+    return source, graph, alerts
+
+
+def feed(source, klines):
+    """Each candle as two forming updates (partial, then final OHLCV) and the closed kline, like the stream."""
+    for k in klines:
+        source.emit(dataclasses.replace(k, closed=False, close=k.open, high=k.open, low=k.open, volume=0.0))
+        source.emit(dataclasses.replace(k, closed=False))
+        source.emit(k)
+
+
+def test_graph_streams_candles_indicators_and_signals_equal_to_batch(halt_recording):
+    source, graph, alerts = build()
+    rows = graph.analysis.sink_to_list()
+    feed(source, klines_of(halt_recording))
+    closes = halt_recording.close.to_numpy()
+    assert len(graph.book) == len(halt_recording)
+    closed = [r for r in rows if type(r) is Analysis and r.candle.closed]
+    forming = [r for r in rows if type(r) is Analysis and not r.candle.closed]
+    assert len(closed) == len(halt_recording) and len(forming) == 2 * len(halt_recording)
+    np.testing.assert_allclose(graph.analysis.history.column("ema_fast"), talib.EMA(closes, 9), rtol=1e-9,
+                               equal_nan=True)
+    np.testing.assert_allclose(graph.analysis.history.column("rsi"), talib.RSI(closes, 14), rtol=1e-9,
+                               equal_nan=True)
+    # the provisional value on the final forming update equals the committed one
+    final_forming = [r for r in forming[1::2]]
+    np.testing.assert_allclose([r.values["ema_slow"] for r in final_forming],
+                               graph.analysis.history.column("ema_slow"), rtol=1e-12, equal_nan=True)
+    streamed = list(graph.signals.history)
+    frame = graph.analysis.frame()
+    batch = sorted((s for rule in graph.signals.rules for s in rule.batch(frame, "BTCUSDT", "1m")),
+                   key=lambda s: s.open_time)
+    assert streamed == batch and len(streamed) > 50
+    assert {s.rule for s in streamed} == {"EMA(9)×EMA(21)", "RSI(14) 30/70"}
+    assert list(alerts) == streamed
+
+
+def test_parameter_change_recomputes_history_and_signals(halt_recording):
+    source, graph, _ = build()
+    klines = klines_of(halt_recording)
+    feed(source, klines[:2000])
+    out = graph.analysis.sink_to_list()
+    signals_out = graph.signals.sink_to_list()
+    graph.analysis.indicators["ema_fast"].period = 12
+    assert [type(x) for x in out] == [Recomputed] and [type(x) for x in signals_out] == [Recomputed]
+    closes = halt_recording.close.to_numpy()
+    np.testing.assert_allclose(graph.analysis.history.column("ema_fast"), talib.EMA(closes[:2000], 12), rtol=1e-9,
+                               equal_nan=True)
+    assert list(graph.analysis.frame().columns) == ["open", "high", "low", "close", "volume", "ema_12", "ema_21",
+                                                    "rsi_14"]
+    assert graph.signals.rules[0].fast == "ema_12"
+    feed(source, klines[2000:])   # continues incrementally after the recompute
+    np.testing.assert_allclose(graph.analysis.history.column("ema_fast"), talib.EMA(closes, 12), rtol=1e-9,
+                               equal_nan=True)
+    frame = graph.analysis.frame()
+    batch = sorted((s for rule in graph.signals.rules for s in rule.batch(frame, "BTCUSDT", "1m")),
+                   key=lambda s: s.open_time)
+    assert list(graph.signals.history) == batch
+    assert "EMA(12)×EMA(21)" in {s.rule for s in batch}
+
+
+def test_session_branch_is_detached_on_destroy(halt_recording):
+    source, graph, _ = build()
+    feed(source, klines_of(halt_recording.head(300)))
+    indicators = default_indicators()
+    node, signals = graph.branch(indicators, default_rules(indicators))
+    sink = node.sink_to_list()
+    assert len(graph.candles.downstreams) == 2 and len(node.history) == 300   # branch starts from the history
+    feed(source, klines_of(halt_recording.iloc[300:310]))
+    assert len(sink) == 30
+    signals.destroy()
+    node.destroy()
+    assert len(graph.candles.downstreams) == 1
+    feed(source, klines_of(halt_recording.iloc[310:320]))
+    assert len(sink) == 30 and len(graph.book) == 320
+
+
+def test_warm_up_after_live_candles_recomputes_every_node(halt_recording):
+    source, graph, _ = build()
+    klines = klines_of(halt_recording.head(500))
+    feed(source, klines[450:])            # the stream came first
+    out = graph.analysis.sink_to_list()
+    graph.load(klines[:460])              # then the REST history
+    assert type(out[-1]) is Recomputed and len(graph.book) == 500
+    np.testing.assert_allclose(graph.analysis.history.column("ema_slow"),
+                               talib.EMA(halt_recording.close.to_numpy()[:500], 21), rtol=1e-9, equal_nan=True)
+    assert all(type(s) is Signal for s in graph.signals.history)
+    assert pd.Index(graph.analysis.frame().index).is_monotonic_increasing

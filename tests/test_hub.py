@@ -1,0 +1,93 @@
+"""The feed hub end to end on the replay server: warm-up, live candles, reconnect + backfill, bad input."""
+
+import asyncio
+
+import numpy as np
+import pytest
+import talib
+
+from thebot_panel.hub import FeedHub
+from thebot_panel.replay import Recording, ReplayServer
+
+RECORDING = Recording.bundled()
+
+
+async def wait_for(predicate, timeout=15.0):
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def replay():
+    async with ReplayServer(RECORDING, speed=600) as server:
+        yield server
+
+
+def recorded_rows(symbol, open_time):
+    """The recording's 1m rows with open times from open_time[0] to open_time[-1] (what the exchange sent)."""
+    candles = RECORDING[symbol]
+    keep = (candles.open_time >= open_time[0]) & (candles.open_time <= open_time[-1])
+    return {"open_time": candles.open_time[keep], **{k: v[keep] for k, v in candles.ohlcv.items()}}
+
+
+async def test_reconnect_backfills_missing_klines(replay):
+    hub = FeedHub(source="replay", symbols=["BTCUSDT", "ETHUSDT"], warmup=200, replay_url=replay.rest_url)
+    await hub.start()
+    try:
+        book = hub.market("BTCUSDT", "1m").book
+        await wait_for(lambda: len(book) >= 220)
+        for drop in (1, 2):
+            await replay.drop_connections()
+            before = len(book)
+            await wait_for(lambda: hub.socket.counters.reconnects == drop and len(book) > before + 15)
+        assert hub.socket.counters.reconnects == 2 and hub.backfilled > 0
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            b = hub.market(symbol, "1m").book
+            expected = recorded_rows(symbol, b.candles.open_time)
+            np.testing.assert_array_equal(b.candles.open_time, expected["open_time"])  # none lost or doubled
+            for column in ("open", "high", "low", "close", "volume"):
+                np.testing.assert_array_equal(b.candles.column(column), expected[column])
+            assert b.gaps == [] and len(b) >= 230
+        node = hub.market("BTCUSDT", "1m").analysis
+        closes = book.candles.column("close")
+        np.testing.assert_allclose(node.history.column("ema_fast"), talib.EMA(closes, 9), rtol=1e-9, equal_nan=True)
+        np.testing.assert_allclose(node.history.column("rsi"), talib.RSI(closes, 14), rtol=1e-9, equal_nan=True)
+    finally:
+        await hub.stop()
+
+
+async def test_unknown_symbol_is_refused_before_any_socket_opens(replay):
+    hub = FeedHub(source="replay", symbols=["FOOBAR"], replay_url=replay.rest_url)
+    await hub.start()
+    assert hub.status == "error" and "FOOBAR" in hub.error and "BTCUSDT" in hub.error
+    assert hub.socket is None and replay.connections_opened == 0
+    await hub.stop()
+
+
+def test_bad_interval_and_symbol_syntax_are_refused_at_construction():
+    with pytest.raises(ValueError, match="unknown interval '7m': valid intervals are 1s 1m"):
+        FeedHub(interval="7m")
+    with pytest.raises(ValueError, match="invalid symbol 'BTC/USDT'"):
+        FeedHub(symbols=["BTC/USDT"])
+
+
+async def test_binance_source_unreachable_says_so():
+    hub = FeedHub(source="binance", rest_url="http://127.0.0.1:9", probe_timeout=2)
+    await hub.start()
+    assert hub.status == "error" and "unreachable" in hub.error and "--source replay" in hub.error
+    assert hub.socket is None
+    await hub.stop()
+
+
+async def test_auto_source_falls_back_to_the_bundled_replay_and_says_so():
+    hub = FeedHub(source="auto", rest_url="http://127.0.0.1:9", probe_timeout=2, speed=600, warmup=100)
+    await hub.start()
+    try:
+        assert hub.replay is not None and hub.source_label.startswith("replay: ws://127.0.0.1:")
+        assert "2025-07-21" in hub.replay_badge and "600" in hub.replay_badge
+        book = hub.market("BTCUSDT", "1m").book
+        await wait_for(lambda: len(book) > 100)
+        assert hub.stats()["upstream_connections"] == 1 and hub.stats()["received"] > 0
+    finally:
+        await hub.stop()

@@ -1,0 +1,388 @@
+"""The replay server: a real server on 127.0.0.1 (port 0), a real websockets client and httpx.
+
+Specs: REST klines are the recording (1m) or its exchange-style aggregation (pandas resample,
+left-labelled, empty buckets dropped), never ahead of the replay clock, forming candle last; gaps
+stay gaps; WebSocket kline streams play each 1m candle as x:false updates then x:true with the
+recorded values; control messages, the 5 messages/s limit, drops and serverShutdown behave as Binance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
+
+from thebot_panel.binance.events import Kline, ServerShutdown, parse_message
+from thebot_panel.replay import Recording, ReplayServer, partial_candle
+
+HALT_FILE = Path("/work/shared/data/binance/klines/spot_ohlcv/BTCUSDT-1m-2023-03-16_to_2023-05-01.csv.gz")
+MIN = 60_000
+KLINE_FIELDS = ["t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"]
+
+
+def ms(iso: str) -> int:
+    return pd.Timestamp(iso, tz="UTC").value // 1_000_000
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Recording:
+    return Recording.bundled()
+
+
+@pytest.fixture(scope="module")
+def btc(bundled) -> pd.DataFrame:
+    return bundled["BTCUSDT"].frame()
+
+
+def resample(frame: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """The oracle for exchange aggregation: UTC buckets labelled by their open, empty buckets dropped."""
+    agg = frame.resample(rule, label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    return agg.dropna(subset=["open"])
+
+
+def rows_frame(rows: list[list]) -> pd.DataFrame:
+    """REST kline rows -> frame indexed like the recording, checking the row layout on the way."""
+    for r in rows:
+        assert len(r) == 12 and isinstance(r[0], int) and isinstance(r[6], int)
+        assert all(isinstance(x, str) for x in r[1:6]) and r[7:] == ["0", 0, "0", "0", "0"]
+    t = [r[0] for r in rows]
+    index = pd.DatetimeIndex(pd.to_datetime(t, unit="ms", utc=True), name="open_time")
+    return pd.DataFrame([[float(x) for x in r[1:6]] for r in rows], index=index,
+                        columns=["open", "high", "low", "close", "volume"])
+
+
+def assert_same_candles(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Same open times and prices exactly; volumes equal up to float summation order."""
+    assert list(got.index) == list(want.index)
+    np.testing.assert_array_equal(got[["open", "high", "low", "close"]].to_numpy(),
+                                  want[["open", "high", "low", "close"]].to_numpy())
+    np.testing.assert_allclose(got["volume"].to_numpy(), want["volume"].to_numpy(), rtol=1e-12)
+
+
+async def get_klines(client: httpx.AsyncClient, server: ReplayServer, **params) -> list[list]:
+    r = await client.get(f"{server.rest_url}/api/v3/klines", params=params)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    return r.json()
+
+
+async def reply(ws, request_id):
+    """The next control reply with ``id == request_id`` (stream events in between are skipped)."""
+    while True:
+        msg = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        if "id" in msg and msg["id"] == request_id:
+            return msg
+
+
+# -- REST --------------------------------------------------------------------------------------------
+
+
+async def test_rest_1m_klines_are_the_recording_up_to_the_clock_with_the_forming_candle_last(bundled, btc):
+    async with ReplayServer(bundled, start="2025-07-28T12:34:30Z", speed=1.0) as server, httpx.AsyncClient() as client:
+        rows = await get_klines(client, server, symbol="BTCUSDT", interval="1m")
+        now = server.now_ms()
+        assert len(rows) == 500  # Binance's default limit
+        assert rows[-1][0] == ms("2025-07-28 12:34") and rows[-1][6] == ms("2025-07-28 12:34") + MIN - 1
+        got = rows_frame(rows)
+        closed = btc.loc[:pd.Timestamp("2025-07-28 12:33", tz="UTC")].iloc[-499:]
+        assert_same_candles(got.iloc[:-1], closed)
+        # the forming candle: recorded open, part of the way along its minute, never beyond the record
+        rec, forming = btc.loc[pd.Timestamp("2025-07-28 12:34", tz="UTC")], got.iloc[-1]
+        assert forming["open"] == rec["open"]
+        assert rec["low"] <= forming["low"] <= forming["close"] <= forming["high"] <= rec["high"]
+        assert 0 < forming["volume"] < rec["volume"]
+        assert all(r[0] <= now for r in rows)
+
+        # paging forward with startTime reproduces the recording, then stops at the clock
+        start, pages = ms("2025-07-27 00:00"), []
+        while True:
+            page = await get_klines(client, server, symbol="BTCUSDT", interval="1m", startTime=start, limit=1000)
+            pages += page
+            if len(page) < 1000:
+                break
+            start = page[-1][0] + MIN
+        assert pages[0][0] == ms("2025-07-27 00:00") and pages[-1][0] == ms("2025-07-28 12:34")
+        assert_same_candles(rows_frame(pages[:-1]), btc.loc["2025-07-27 00:00":"2025-07-28 12:33"])
+
+        # endTime alone: the `limit` candles up to it (open time <= endTime)
+        tail = await get_klines(client, server, symbol="BTCUSDT", interval="1m",
+                                endTime=ms("2025-07-27 10:00:30"), limit=5)
+        assert [r[0] for r in tail] == [ms("2025-07-27 10:00") - k * MIN for k in range(4, -1, -1)]
+        assert_same_candles(rows_frame(tail), btc.loc["2025-07-27 09:56":"2025-07-27 10:00"])
+
+        # nothing from the replay's future, whatever is asked
+        future = await get_klines(client, server, symbol="BTCUSDT", interval="1m", startTime=ms("2025-07-29 00:00"))
+        assert future == []
+
+
+@pytest.mark.parametrize("interval, rule", [("5m", "5min"), ("1h", "1h")])
+async def test_rest_higher_intervals_equal_a_pandas_resample(bundled, btc, interval, rule):
+    async with ReplayServer(bundled, start="2025-07-28T12:34:30Z", speed=1.0) as server, httpx.AsyncClient() as client:
+        until = btc.loc[:pd.Timestamp("2025-07-28 12:34", tz="UTC")]
+        want = resample(until, rule)
+        rows = await get_klines(client, server, symbol="BTCUSDT", interval=interval,
+                                startTime=ms("2025-07-26 00:00"), limit=1000)
+        length = pd.Timedelta(rule).value // 1_000_000
+        assert all(r[6] == r[0] + length - 1 for r in rows)
+        got = rows_frame(rows)
+        assert got.index[-1] == want.index[-1]  # the forming candle is last
+        assert_same_candles(got.iloc[:-1], want.loc["2025-07-26":].iloc[:-1])
+        assert got.iloc[-1]["open"] == want.iloc[-1]["open"]
+
+        # a startTime inside a bucket starts at the next bucket (open time >= startTime)
+        rows = await get_klines(client, server, symbol="BTCUSDT", interval=interval,
+                                startTime=ms("2025-07-27 10:00") + 1, limit=3)
+        assert rows[0][0] == ms("2025-07-27 10:00") + length
+
+        # endTime + limit pages backwards
+        rows = await get_klines(client, server, symbol="BTCUSDT", interval=interval,
+                                endTime=ms("2025-07-27 10:00"), limit=7)
+        assert_same_candles(rows_frame(rows), want.loc[:"2025-07-27 10:00"].iloc[-7:])
+
+
+async def test_rest_errors_and_exchange_info(bundled):
+    async with ReplayServer(bundled, speed=1.0) as server, httpx.AsyncClient(base_url=server.rest_url) as client:
+        assert (await client.get("/api/v3/ping")).json() == {}
+        assert abs((await client.get("/api/v3/time")).json()["serverTime"] - server.now_ms()) < 1000
+        info = (await client.get("/api/v3/exchangeInfo")).json()
+        assert info["timezone"] == "UTC"
+        assert [(s["symbol"], s["status"], s["baseAsset"], s["quoteAsset"]) for s in info["symbols"]] == [
+            ("BTCUSDT", "TRADING", "BTC", "USDT"), ("ETHUSDT", "TRADING", "ETH", "USDT")]
+        one = (await client.get("/api/v3/exchangeInfo", params={"symbols": '["ETHUSDT"]'})).json()
+        assert [s["symbol"] for s in one["symbols"]] == ["ETHUSDT"]
+        for path, params, code in [
+            ("/api/v3/exchangeInfo", {"symbol": "XRPUSDT"}, -1121),
+            ("/api/v3/klines", {"symbol": "XRPUSDT", "interval": "1m"}, -1121),
+            ("/api/v3/klines", {"interval": "1m"}, -1102),
+            ("/api/v3/klines", {"symbol": "BTCUSDT"}, -1102),
+            ("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "7m"}, -1120),
+            ("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1s"}, -1120),
+            ("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "1m", "startTime": "2", "endTime": "1"}, -1023),
+        ]:
+            r = await client.get(path, params=params)
+            assert r.status_code == 400 and r.json()["code"] == code, (params, r.text)
+            assert r.json()["msg"]
+
+
+@pytest.mark.skipif(not HALT_FILE.exists(), reason="shared 2023 data not present")
+async def test_rest_replays_the_2023_halt_as_a_gap():
+    recording = Recording.from_paths(HALT_FILE)
+    frame = recording["BTCUSDT"].frame()
+    async with ReplayServer(recording, start="2023-03-24T16:00Z", speed=1.0) as server, httpx.AsyncClient() as client:
+        rows = await get_klines(client, server, symbol="BTCUSDT", interval="1m",
+                                startTime=ms("2023-03-24 12:00"), endTime=ms("2023-03-24 14:30"), limit=1000)
+        want = frame.loc["2023-03-24 12:00":"2023-03-24 14:30"]
+        assert len(rows) == 151 - 80 == len(want)
+        assert_same_candles(rows_frame(rows), want)
+        assert not any(ms("2023-03-24 12:40") <= r[0] < ms("2023-03-24 14:00") for r in rows)
+        assert sum(float(r[5]) == 0 for r in rows) >= 30  # halted minutes: zero-volume candles are kept
+
+        hourly = await get_klines(client, server, symbol="BTCUSDT", interval="1h",
+                                  startTime=ms("2023-03-24 10:00"), endTime=ms("2023-03-24 15:00"))
+        assert [r[0] for r in hourly] == [ms(f"2023-03-24 {h}:00") for h in (10, 11, 12, 14, 15)]
+        assert_same_candles(rows_frame(hourly), resample(frame, "1h").loc["2023-03-24 10:00":"2023-03-24 15:00"])
+
+
+# -- WebSocket ----------------------------------------------------------------------------------------
+
+
+async def test_ws_1m_candle_plays_as_updates_then_the_recorded_close(bundled, btc):
+    async with ReplayServer(bundled, speed=600, updates_per_candle=4) as server:
+        async with websockets.connect(f"{server.ws_url}/stream?streams=btcusdt@kline_1m") as ws:
+            events = []
+            while sum(m["data"]["k"]["x"] for m in events) < 2:
+                events.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
+    assert {m["stream"] for m in events} == {"btcusdt@kline_1m"}
+    first_close = next(i for i, m in enumerate(events) if m["data"]["k"]["x"])
+    candle = [m["data"] for m in events[first_close + 1:]]  # one whole candle, seen from its open
+    updates, close = candle[:-1], candle[-1]
+    t = close["k"]["t"]
+    assert [e["k"]["x"] for e in candle] == [False] * 4 + [True]
+    assert [e["E"] for e in candle] == [t, t + 15_000, t + 30_000, t + 45_000, t + MIN]
+    assert all(list(e["k"]) == KLINE_FIELDS and e["e"] == "kline" and e["s"] == "BTCUSDT" for e in candle)
+    assert all(e["k"]["t"] == t and e["k"]["T"] == t + MIN - 1 and e["k"]["i"] == "1m" for e in candle)
+    assert all((e["k"]["f"], e["k"]["L"], e["k"]["n"], e["k"]["q"]) == (-1, -1, 0, "0") for e in candle)
+
+    rec = btc.loc[pd.Timestamp(t, unit="ms", tz="UTC")]
+    values = [{f: float(e["k"][f]) for f in "ohlcv"} for e in candle]
+    recorded = {"o": rec["open"], "h": rec["high"], "l": rec["low"], "c": rec["close"], "v": rec["volume"]}
+    assert values[-1] == recorded and values[-2] == recorded  # the last x:false already is the record
+    assert all(v["o"] == rec["open"] for v in values)
+    assert all(a["h"] <= b["h"] and a["l"] >= b["l"] and a["v"] <= b["v"] for a, b in zip(values, values[1:]))
+    # the project's own parser reads these events
+    kline = parse_message(orjson.dumps(events[-1]))
+    assert isinstance(kline, Kline) and kline.closed and kline.close == rec["close"]
+
+
+async def test_ws_5m_close_is_the_aggregate_of_its_five_1m_candles(bundled, btc):
+    async with ReplayServer(bundled, speed=600, updates_per_candle=2) as server:
+        async with websockets.connect(f"{server.ws_url}/ws/btcusdt@kline_5m") as ws:
+            events = []
+            while not (events and events[-1]["k"]["x"]):
+                events.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
+        close = events[-1]
+        t = close["k"]["t"]
+        async with httpx.AsyncClient() as client:  # REST backfill gives the very same candle
+            (row,) = await get_klines(client, server, symbol="BTCUSDT", interval="5m", startTime=t, limit=1)
+        assert row[1:6] == [close["k"][f] for f in "ohlcv"]
+    assert t % (5 * MIN) == 0 and close["k"]["T"] == t + 5 * MIN - 1 and close["E"] == t + 5 * MIN
+    five = btc.loc[pd.Timestamp(t, unit="ms", tz="UTC"):pd.Timestamp(t + 4 * MIN, unit="ms", tz="UTC")]
+    assert len(five) == 5
+    k = close["k"]
+    assert (float(k["o"]), float(k["h"]), float(k["l"]), float(k["c"])) == (
+        five["open"].iloc[0], five["high"].max(), five["low"].min(), five["close"].iloc[-1])
+    assert float(k["v"]) == pytest.approx(five["volume"].sum(), rel=1e-12)
+    if len(events) > 1:  # the last x:false equals the x:true values
+        assert {f: events[-2]["k"][f] for f in "ohlcv"} == {f: k[f] for f in "ohlcv"}
+
+
+@pytest.mark.skipif(not HALT_FILE.exists(), reason="shared 2023 data not present")
+async def test_ws_plays_through_the_halt_without_inventing_candles():
+    recording = Recording.from_paths(HALT_FILE)
+    frame = recording["BTCUSDT"].frame()
+    async with ReplayServer(recording, start="2023-03-24T12:37:30Z", speed="max") as server:
+        # max_queue=None: the client keeps reading while it closes (a client that stops reading a
+        # "max" replay never sees the server's close frame behind the data and waits close_timeout)
+        async with websockets.connect(f"{server.ws_url}/stream?streams=btcusdt@kline_1m/btcusdt@kline_1h",
+                                      max_queue=None) as ws:
+            events = []
+            while not (events and events[-1]["k"]["x"] and events[-1]["k"]["t"] == ms("2023-03-24 14:01")
+                       and events[-1]["k"]["i"] == "1m"):
+                events.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5))["data"])
+    closes_1m = [e["k"]["t"] for e in events if e["k"]["i"] == "1m" and e["k"]["x"]]
+    assert closes_1m == [ms(f"2023-03-24 {m}") for m in ("12:37", "12:38", "12:39", "14:00", "14:01")]
+    hourly = [e for e in events if e["k"]["i"] == "1h"]
+    assert {e["k"]["t"] for e in hourly} == {ms("2023-03-24 12:00"), ms("2023-03-24 14:00")}
+    (close_12,) = [e for e in hourly if e["k"]["x"]]
+    assert close_12["E"] == ms("2023-03-24 13:00")  # closes when the clock passes the bucket end
+    want = resample(frame, "1h").loc[pd.Timestamp("2023-03-24 12:00", tz="UTC")]
+    assert [float(close_12["k"][f]) for f in "ohlc"] == list(want[["open", "high", "low", "close"]])
+    assert server.now_ms() >= ms("2023-03-24 14:02")  # at "max" the clock followed the stream
+
+
+async def test_ws_control_messages_as_binance(bundled):
+    async with ReplayServer(bundled, speed=1.0) as server:
+        async with websockets.connect(f"{server.ws_url}/ws") as ws:
+            await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@kline_1m", "ethusdt@kline_1h"],
+                                        "id": 1}))
+            assert await reply(ws, 1) == {"result": None, "id": 1}
+            await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+            assert await reply(ws, 2) == {"result": ["btcusdt@kline_1m", "ethusdt@kline_1h"], "id": 2}
+            await ws.send(orjson.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@kline_1m"], "id": 3}))
+            assert await reply(ws, 3) == {"result": None, "id": 3}
+            await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 4}))
+            assert await reply(ws, 4) == {"result": ["ethusdt@kline_1h"], "id": 4}
+            await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["xrpusdt@kline_1m"], "id": 5}))
+            error = await reply(ws, 5)
+            assert error["error"]["code"] == 2 and "XRPUSDT" in error["error"]["msg"]
+        async with websockets.connect(f"{server.ws_url}/stream") as ws:
+            for request_id, bad, needle in [(6, {"method": "SUBSCRIBE", "params": ["btcusdt@kline_1s"], "id": 6}, "1s"),
+                                            (7, {"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 7}, "kline"),
+                                            (8, {"method": "FETCH", "id": 8}, "unknown method")]:
+                await ws.send(orjson.dumps(bad))
+                error = await reply(ws, request_id)
+                assert error["error"]["code"] == 2 and needle in error["error"]["msg"]
+            await ws.send("{not json")
+            error = await reply(ws, None)
+            assert error["error"]["code"] == 3
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(f"{server.ws_url}/ws/dogeusdt@kline_1m"):
+                pass
+        assert refused.value.response.status_code == 400
+
+
+async def test_ws_more_than_5_messages_per_second_closes_with_1008(bundled):
+    async with ReplayServer(bundled, speed=1.0) as server:
+        async with websockets.connect(f"{server.ws_url}/ws") as ws:
+            for burst in range(2):  # 5 per second is allowed...
+                for i in range(5):
+                    await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 10 * burst + i}))
+                for i in range(5):
+                    assert (await reply(ws, 10 * burst + i))["result"] == []
+                if burst == 0:
+                    await asyncio.sleep(1.05)
+            await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 99}))  # ...the 6th within 1 s is not
+            with pytest.raises(ConnectionClosed):
+                await reply(ws, 99)
+            assert ws.close_code == 1008 and "5" in ws.close_reason
+
+
+async def test_drop_connections_and_server_shutdown(bundled):
+    async with ReplayServer(bundled, speed=60) as server:
+        async with websockets.connect(f"{server.ws_url}/ws/btcusdt@kline_1m") as ws:
+            assert server.connections_open == 1
+            before = server.now_ms()
+            await server.drop_connections()
+            with pytest.raises(ConnectionClosedError):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            assert server.connections_open == 0 and server.now_ms() > before
+
+        async with websockets.connect(f"{server.ws_url}/ws") as raw, \
+                websockets.connect(f"{server.ws_url}/stream?streams=ethusdt@kline_1m") as combined:
+            await asyncio.sleep(0.05)
+            await server.send_server_shutdown()
+            assert orjson.loads(await asyncio.wait_for(raw.recv(), 5))["e"] == "serverShutdown"
+            while (msg := orjson.loads(await asyncio.wait_for(combined.recv(), 5)))["data"]["e"] == "kline":
+                pass
+            assert isinstance(parse_message(orjson.dumps(msg)), ServerShutdown)
+        assert server.connections_opened == 3
+
+
+def test_partial_candle_walks_the_path_and_ends_at_the_record():
+    bullish = (100.0, 110.0, 95.0, 105.0, 8.0)  # open, high, low, close, volume: path 100→95→110→105, 25 units
+    assert partial_candle(*bullish, 0.2, 2, 4) == (95.0, 100.0, 95.0, 1.6)  # 5 units: down at the low
+    assert partial_candle(*bullish, 0.5, 2, 4) == (102.5, 102.5, 95.0, 4.0)  # 12.5 units: climbing, a new high
+    assert partial_candle(*bullish, 1.0, 2, 4) == (105.0, 110.0, 95.0, 8.0)  # the record, exactly
+    bearish = (100.0, 110.0, 95.0, 97.0, 8.0)  # path 100→110→95→97
+    assert partial_candle(*bearish, 0.25, 2, 4)[:3] == (106.75, 106.75, 100.0)
+    assert partial_candle(*bearish, 0.999, 2, 4)[:3] == (96.97, 110.0, 95.0)
+
+
+# -- CLI ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cli_serves_and_answers_ping():
+    port = free_port()
+    with subprocess.Popen([sys.executable, "-m", "thebot_panel.replay", "--port", str(port), "--speed", "60"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            lines = []
+            while not any("rest:" in line for line in lines):
+                line = proc.stdout.readline()
+                assert line, f"CLI exited early: {proc.stderr.read()}"
+                lines.append(line)
+            text = "".join(lines)
+            assert f"ws://127.0.0.1:{port}" in text and f"http://127.0.0.1:{port}" in text
+            assert "replay of BTCUSDT, ETHUSDT" in text and "×60" in text
+            assert httpx.get(f"http://127.0.0.1:{port}/api/v3/ping", timeout=5).json() == {}
+        finally:
+            proc.terminate()
+            _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in stderr and "destroyed" not in stderr
+
+
+@pytest.mark.parametrize("args, needle", [(["--speed", "fast"], "--speed"), (["--speed", "-2"], "--speed"),
+                                          (["--start", "yesterday-ish"], "start")])
+def test_cli_bad_arguments_exit_2_with_one_clear_line(args, needle):
+    proc = subprocess.run([sys.executable, "-m", "thebot_panel.replay", *args],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
