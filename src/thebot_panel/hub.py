@@ -194,8 +194,12 @@ class FeedHub(param.Parameterized):
             log.info("backfilled %s %s: %d klines after reconnect", *key, len(klines))
 
     async def _add_market(self, key) -> None:
-        await self.socket.subscribe([stream_name(key[0], "kline", key[1])])
-        await self._warm_up(key)
+        try:
+            await self.socket.subscribe([stream_name(key[0], "kline", key[1])])
+            await self._warm_up(key)
+        except Exception as exc:  # shown to the user in the status strip
+            self.error = f"cannot add {key[0]} {key[1]}: {exc}"
+            log.error(self.error)
 
     def stats(self) -> dict:
         """Status strip figures: status, source, last message age (s), messages/s and socket counters."""

@@ -1,0 +1,280 @@
+"""The live candlestick chart: price with overlays, volume pane and one pane per oscillator, one time axis.
+
+The chart is a sink of its own indicator/signal branch of the hub's graph. Sinks only buffer; a
+periodic callback (``flush_ms``) applies the buffer to the Bokeh sources — at most one
+``stream`` (new candles, ``rollover`` kept) and one ``patch`` (the forming candle) per source per
+tick — from inside Bokeh's document lock, so updates never race the asyncio feed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+from bokeh.core.properties import value
+from bokeh.models import ColumnDataSource, CustomJS, HoverTool, NumeralTickFormatter, Range1d, Span
+from bokeh.plotting import figure
+
+from ..graph import Analysis, Recomputed, output_keys
+from ..hub import FeedHub, default_indicators, default_rules
+from ..signals.rules import Signal
+
+UP, DOWN = "#26a69a", "#ef5350"
+LINE_COLORS = ("#f5a623", "#7e57c2", "#29b6f6", "#ec407a", "#8d6e63")
+SIGNAL_COLUMNS = ["time", "symbol", "interval", "rule", "side", "price", "strength"]
+# Fit the price axis to the candles in view, as trading charts do (Bokeh's auto-range spans all loaded data).
+FIT_PRICE_JS = """
+const t = source.data.open_time, lo = source.data.low, hi = source.data.high;
+let min = Infinity, max = -Infinity;
+for (let i = 0; i < t.length; i++) {
+  if (t[i] >= xr.start && t[i] <= xr.end) { min = Math.min(min, lo[i]); max = Math.max(max, hi[i]); }
+}
+if (isFinite(min)) { const pad = (max - min) * 0.06 || max * 0.001; yr.start = min - pad; yr.end = max + pad; }
+"""
+
+
+def _candle_row(kline, values: dict, keys) -> dict:
+    closed = kline.closed
+    return {
+        "open_time": float(kline.open_time), "open": kline.open, "high": kline.high, "low": kline.low,
+        "close": kline.close, "volume": kline.volume, "color": UP if kline.close >= kline.open else DOWN,
+        "alpha": 1.0 if closed else 0.45, **{k: values.get(k, np.nan) for k in keys},
+    }
+
+
+def signals_frame(signals) -> pd.DataFrame:
+    """Signals as a table: time (candle open, UTC, ISO text), symbol, interval, rule, side, price (quote currency), strength 0–1."""
+    rows = [{"time": f"{pd.Timestamp(s.open_time, unit='ms'):%Y-%m-%d %H:%M} UTC", "symbol": s.symbol, "interval": s.interval,
+             "rule": s.rule, "side": s.side, "price": s.price, "strength": round(s.strength, 3)} for s in signals]
+    return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
+
+
+class CandleChart(pn.viewable.Viewer):
+    """Live candles of one market with its indicator overlays/panes and signal markers.
+
+    ``indicators``: slot → ``Indicator`` (default EMA(9), EMA(21), RSI(14)); each is drawn where its
+    ``pane`` says. Changing a parameter recomputes that indicator over the loaded history and the
+    chart reloads; the Bokeh source of candles is named ``"candles"``, of signals ``"signals"``.
+    """
+
+    symbol = param.Selector(default=None, objects=[], doc="The market's symbol (one of the hub's)")
+    interval = param.Selector(default=None, objects=["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "1d"])
+    rollover = param.Integer(default=500, bounds=(50, 20_000), doc="Candles kept in the browser")
+    flush_ms = param.Integer(default=250, bounds=(50, 5_000), doc="UI refresh period in ms")
+
+    def __init__(self, hub: FeedHub, indicators: dict | None = None, rules=None, **params):
+        symbol, interval = params.pop("symbol", hub.symbols[0]), params.pop("interval", hub.interval)
+        super().__init__(**params)
+        self.param.symbol.objects = list(dict.fromkeys([*hub.symbols, symbol]))
+        if interval not in self.param.interval.objects:
+            self.param.interval.objects = [*self.param.interval.objects, interval]
+        with param.discard_events(self):
+            self.symbol, self.interval = symbol, interval
+        self.hub = hub
+        self.indicators = indicators if indicators is not None else default_indicators()
+        self.rules = rules if rules is not None else default_rules(self.indicators)
+        self.keys: list[str] = []
+        self.node = self.signal_node = None
+        self._sinks = []
+        self._pending: dict[int, dict] = {}
+        self._new_signals: list[Signal] = []
+        self._reload = True
+        self._build_figures()
+        self._attach()
+        self._callback = None
+
+    # ---- graph ---------------------------------------------------------------------------------
+    def _attach(self) -> None:
+        graph = self.hub.market(self.symbol, self.interval)
+        self.node, self.signal_node = graph.branch(self.indicators, self.rules)
+        self.keys = self.node.keys
+        self._sinks = [self.node.sink(self._on_analysis), self.signal_node.sink(self._on_signal)]
+        self._reload = True
+
+    def detach(self) -> None:
+        """Remove this chart's nodes from the hub's graph (done when the session ends)."""
+        for node in (*self._sinks, self.signal_node, self.node):
+            if node is not None:
+                node.destroy()
+        self._sinks, self.node, self.signal_node = [], None, None
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    @param.depends("symbol", "interval", watch=True)
+    def _switch_market(self) -> None:
+        self.detach()
+        self._attach()
+        self._start_flushing()
+
+    def _on_analysis(self, x) -> None:
+        if type(x) is Recomputed:
+            self._reload = True
+        elif type(x) is Analysis:
+            self._pending[x.candle.kline.open_time] = _candle_row(x.candle.kline, x.values, self.keys)
+
+    def _on_signal(self, x) -> None:
+        if type(x) is Recomputed:
+            self._reload = True
+        elif type(x) is Signal:
+            self._new_signals.append(x)
+
+    # ---- Bokeh -----------------------------------------------------------------------------------
+    def _build_figures(self) -> None:
+        keys = [k for key, ind in self.indicators.items() for k in output_keys(key, ind)]
+        self.source = ColumnDataSource({c: [] for c in ["open_time", "open", "high", "low", "close", "volume",
+                                                        "color", "alpha", *keys]}, name="candles")
+        self.signal_source = ColumnDataSource({"open_time": [], "price": [], "marker": [], "color": [],
+                                               "size": [], "rule": [], "side": []}, name="signals")
+        tools = "xpan,xwheel_zoom,box_zoom,reset,crosshair,save"
+        price = figure(x_axis_type="datetime", height=380, sizing_mode="stretch_width", tools=tools,
+                       active_scroll="xwheel_zoom", name="price", title=self._title(), y_range=Range1d(0, 1))
+        price.segment("open_time", "high", "open_time", "low", color="color", alpha="alpha", source=self.source)
+        self._bodies = price.vbar("open_time", self._width(), "open", "close", fill_color="color",
+                                  line_color="color", fill_alpha="alpha", line_alpha="alpha", source=self.source)
+        price.scatter("open_time", "price", marker="marker", color="color", size="size", source=self.signal_source,
+                      legend_label="signals")
+        hover_fields = [("open", "@open{0,0.00}"), ("high", "@high{0,0.00}"), ("low", "@low{0,0.00}"),
+                        ("close", "@close{0,0.00}"), ("volume", "@volume{0,0.000}")]
+        self._lines = {}
+        panes = []
+        for i, (key, ind) in enumerate(self.indicators.items()):
+            color = LINE_COLORS[i % len(LINE_COLORS)]
+            target = price
+            if ind.pane != "price":
+                target = figure(x_axis_type="datetime", height=150, sizing_mode="stretch_width", tools=tools,
+                                active_scroll="xwheel_zoom", x_range=price.x_range, name=f"pane_{key}")
+                for level in getattr(ind, "levels", ()):
+                    target.add_layout(Span(location=level, dimension="width", line_dash="dashed",
+                                           line_color="#888888"))
+                panes.append(target)
+            for out, col in zip(ind.outputs, output_keys(key, ind)):
+                self._lines[col] = target.line("open_time", col, color=color, line_width=1.6, source=self.source,
+                                               legend_label=_legend(ind, out), name=f"line_{col}")
+                hover_fields.append((col, f"@{{{col}}}{{0,0.00}}"))
+            target.legend.location = "top_left"
+            target.legend.background_fill_alpha = 0.6
+        price.add_tools(HoverTool(renderers=[self._bodies], tooltips=[("time", "@open_time{%F %H:%M}"), *hover_fields],
+                                  formatters={"@open_time": "datetime"}))
+        volume = figure(x_axis_type="datetime", height=110, sizing_mode="stretch_width", tools=tools,
+                        active_scroll="xwheel_zoom", x_range=price.x_range, name="volume")
+        self._volume_bars = volume.vbar("open_time", self._width(), "volume", 0, fill_color="color", line_color="color",
+                                        fill_alpha="alpha", source=self.source)
+        volume.yaxis.axis_label = "volume"
+        price.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
+        fit = CustomJS(args={"source": self.source, "xr": price.x_range, "yr": price.y_range}, code=FIT_PRICE_JS)
+        price.x_range.js_on_change("start", fit)
+        price.x_range.js_on_change("end", fit)
+        price.x_range.follow = "end"
+        price.x_range.range_padding = 0.02
+        self.figures = [price, volume, *panes]
+        for fig in self.figures[:-1]:
+            fig.xaxis.visible = False
+        self.price_figure = price
+        self.table = pn.widgets.Tabulator(signals_frame([]), show_index=False, height=260, sizing_mode="stretch_width",
+                                          disabled=True, sorters=[{"field": "time", "dir": "desc"}], name="signals")
+        self.layout = pn.Column(*[pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.figures],
+                                sizing_mode="stretch_width")
+
+    def _title(self) -> str:
+        return f"{self.symbol} · {self.interval}"
+
+    def _width(self) -> float:
+        return self.hub.market(self.symbol, self.interval).book.step * 0.7
+
+    def _reload_sources(self) -> None:
+        node = self.node
+        history = node.history
+        n = min(len(history), self.rollover - 1)
+        book = node.book.candles
+        start = len(book) - n
+        data = {"open_time": book.open_time[start:].astype(float)}
+        for c in ("open", "high", "low", "close", "volume"):
+            data[c] = book.column(c)[start:]
+        data["color"] = np.where(data["close"] >= data["open"], UP, DOWN)
+        data["alpha"] = np.ones(n)
+        hist_start = len(history) - n
+        for k in self.keys:
+            data[k] = history.column(k)[hist_start:]
+        data = {k: list(v) for k, v in data.items()}
+        forming = node.book.forming
+        if forming is not None:
+            for k, v in _candle_row(forming, node.forming, self.keys).items():
+                data[k].append(v)
+        self._pending.clear()
+        self.source.data = data
+        self._new_signals.clear()
+        self.signal_source.data = _marker_columns(self.signal_node.history)
+        self.table.value = signals_frame(reversed(self.signal_node.history))
+        for col, renderer in self._lines.items():
+            slot, _, out = col.partition(".")
+            ind = self.indicators[slot]
+            for item in self._legend_items(renderer):
+                item.label = value(_legend(ind, out or ind.outputs[0]))
+        width = self._width()
+        self._bodies.glyph.width = width
+        self._volume_bars.glyph.width = width
+        self.price_figure.title.text = self._title()
+        self.price_figure.x_range.follow_interval = width / 0.7 * 150
+
+    def _legend_items(self, renderer):
+        for fig in self.figures:
+            for legend in fig.legend:
+                for item in legend.items:
+                    if renderer in item.renderers:
+                        yield item
+
+    def flush(self) -> None:
+        """Apply buffered updates to the Bokeh sources (called periodically inside the document lock)."""
+        if self.node is None:
+            return
+        if self._reload:
+            self._reload = False
+            self._reload_sources()
+            return
+        if self._pending:
+            rows = [self._pending[t] for t in sorted(self._pending)]
+            self._pending.clear()
+            times = self.source.data["open_time"]
+            last = times[-1] if len(times) else None
+            if last is not None and rows[0]["open_time"] == last:
+                self.source.patch({k: [(len(times) - 1, v)] for k, v in rows.pop(0).items()})
+            rows = [r for r in rows if last is None or r["open_time"] > last]
+            if rows:
+                self.source.stream({k: [r[k] for r in rows] for k in rows[0]}, rollover=self.rollover)
+        if self._new_signals:
+            new, self._new_signals = self._new_signals, []
+            self.signal_source.stream(_marker_columns(new), rollover=self.rollover)
+            self.table.value = signals_frame(reversed(self.signal_node.history))
+
+    def _start_flushing(self) -> None:
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.flush, period=self.flush_ms)
+
+    def frame(self) -> pd.DataFrame:
+        """The live DataFrame: closed candles + this chart's indicator columns (see ``indicate.frame``)."""
+        return self.node.frame()
+
+    def __panel__(self):
+        self._start_flushing()
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.on_session_destroyed(lambda _ctx: self.detach())
+        return self.layout
+
+
+def _legend(indicator, output: str) -> str:
+    return indicator.label if len(indicator.outputs) == 1 else f"{indicator.label} {output}"
+
+
+def _marker_columns(signals) -> dict:
+    buy = [s.side == "BUY" for s in signals]
+    return {
+        "open_time": [float(s.open_time) for s in signals],
+        "price": [s.price for s in signals],
+        "marker": ["triangle" if b else "inverted_triangle" for b in buy],
+        "color": [UP if b else DOWN for b in buy],
+        "size": [8 + 10 * s.strength for s in signals],
+        "rule": [s.rule for s in signals],
+        "side": [s.side for s in signals],
+    }

@@ -1,0 +1,52 @@
+"""The status strip: source, connection status, last message age, messages/s, and the replay badge."""
+
+from __future__ import annotations
+
+import html
+
+import panel as pn
+
+from ..hub import FeedHub
+
+_COLORS = {"connected": "#26a69a", "connecting": "#f5a623", "reconnecting": "#f5a623", "starting": "#f5a623",
+           "disconnected": "#9e9e9e", "error": "#ef5350"}
+
+
+def status_html(stats: dict) -> str:
+    """The strip's HTML for ``FeedHub.stats()``; the error (if any) is spelled out in full."""
+    color = _COLORS.get(stats["status"], "#9e9e9e")
+    age = stats["last_message_age"]
+    parts = [
+        f'<span class="status" style="color:{color}">● {html.escape(stats["status"])}</span>',
+        f'<span class="source">{html.escape(stats["source"] or "resolving source…")}</span>',
+        f'<span class="age">last message {"—" if age is None else f"{age:.1f} s"} ago</span>',
+        f'<span class="rate">{stats["messages_per_second"]:.1f} msg/s</span>',
+        f'<span class="counts">{stats["received"]:,} received · {stats["malformed"]} malformed · '
+        f'{stats["dropped"]} dropped · {stats["reconnects"]} reconnects</span>',
+    ]
+    if stats["replay"]:
+        parts.insert(0, f'<span class="replay-badge" style="background:#7e57c2;color:white;padding:2px 8px;'
+                        f'border-radius:10px;font-weight:600">REPLAY · {html.escape(stats["replay"])}</span>')
+    strip = " &nbsp;·&nbsp; ".join(parts)
+    if stats["error"]:
+        strip += f'<div class="feed-error" style="color:#ef5350;font-weight:600">{html.escape(stats["error"])}</div>'
+    return strip
+
+
+class StatusStrip(pn.viewable.Viewer):
+    """A one-line feed status refreshed every ``period_ms``."""
+
+    def __init__(self, hub: FeedHub, period_ms: int = 1000, **params):
+        super().__init__(**params)
+        self.hub = hub
+        self.pane = pn.pane.HTML(status_html(hub.stats()), sizing_mode="stretch_width", name="status")
+        self._period_ms = period_ms
+        self._callback = None
+
+    def refresh(self) -> None:
+        self.pane.object = status_html(self.hub.stats())
+
+    def __panel__(self):
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.refresh, period=self._period_ms)
+        return self.pane

@@ -1,0 +1,141 @@
+"""Helpers for tests that drive the served app: a replay server on its own thread, `panel serve`, Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def require_chromium() -> None:
+    """Skip without Debian's chromium, except in CI (THEBOT_REQUIRE_BROWSER=1), where it must be there."""
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("THEBOT_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ThreadedReplay:
+    """A ``ReplayServer`` running on its own event loop thread, so a test can read its counters."""
+
+    def __init__(self, **kwargs):
+        from thebot_panel.replay import Recording, ReplayServer
+
+        self.loop = asyncio.new_event_loop()
+        self.server = ReplayServer(Recording.bundled(), **kwargs)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
+        return self.server
+
+    def __exit__(self, *exc):
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@contextlib.contextmanager
+def panel_serve(app_args: list[str], app: str = "apps/live.py"):
+    """``panel serve <app> --args ...`` on a free port; yields (url, log path); the log is kept for asserts."""
+    port = free_port()
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"panel-serve-{port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "panel", "serve", app, "--address", "127.0.0.1", "--port", str(port),
+             "--allow-websocket-origin", f"127.0.0.1:{port}", "--args", *app_args],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/{Path(app).stem}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"panel serve did not start:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        yield url, log_path
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def chromium():
+    """A headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def watch_console(page) -> list[str]:
+    """Collect console errors and uncaught page errors of ``page``."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
+CANDLES_JS = """() => {
+  const doc = Bokeh.documents[0];
+  const src = doc && doc.get_model_by_name('candles');
+  if (!src) return null;
+  const d = src.data;
+  const col = (k) => Array.from(d[k] ?? []);
+  return {length: src.get_length(), open_time: col('open_time'), close: col('close'), high: col('high'),
+          low: col('low'), volume: col('volume'), ema_fast: col('ema_fast'), ema_slow: col('ema_slow'),
+          rsi: col('rsi'), alpha: col('alpha')};
+}"""
+
+
+def candles(page) -> dict | None:
+    return page.evaluate(CANDLES_JS)
+
+
+def wait_until(page, predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = candles(page)
+        if value is not None and predicate(value):
+            return value
+        page.wait_for_timeout(250)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: "
+                         f"{ {k: (v[-3:] if isinstance(v, list) else v) for k, v in (value or {}).items()} }")
+
+
+def our_tracebacks(log_text: str) -> list[str]:
+    """Tracebacks in a server log that pass through our code (Tornado's own 'WebSocketClosedError' noise when a
+    tab closes mid-update is a known Bokeh/Tornado issue, holoviz/panel#3113, and is not ours)."""
+    blocks = log_text.split("Traceback (most recent call last):")[1:]
+    return [b for b in blocks if "thebot_panel" in b or "apps/live.py" in b]

@@ -1,0 +1,76 @@
+"""The served app (`panel serve apps/live.py`) in headless Chromium, fed by the replay server on 127.0.0.1."""
+
+import numpy as np
+import pytest
+import talib
+
+from browser import (ThreadedReplay, candles, chromium, our_tracebacks, panel_serve, require_chromium, wait_until,
+                     watch_console)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def served():
+    require_chromium()
+    with ThreadedReplay(speed=60) as replay:
+        args = ["--source", "replay", "--replay-url", replay.rest_url, "--symbols", "btcusdt,ethusdt"]
+        with panel_serve(args) as (url, log), chromium() as browser:
+            yield replay, url, log, browser
+
+
+def test_candles_grow_and_the_forming_candle_changes(served):
+    replay, url, log, browser = served
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = watch_console(page)
+    page.goto(url)
+    first = wait_until(page, lambda c: c["length"] > 100, what="warm-up candles in the browser")
+    last_close, last_time = first["close"][-1], first["open_time"][-1]
+    grown = wait_until(page, lambda c: c["open_time"][-1] > last_time + 2 * 60_000, what="new candles")
+    assert grown["length"] >= first["length"]
+    # the forming candle (drawn translucent) is patched in place between closes
+    seen = set()
+    for _ in range(40):
+        c = candles(page)
+        seen.add((c["open_time"][-1], c["close"][-1], c["volume"][-1]))
+        page.wait_for_timeout(100)
+    assert len({t for t, _, _ in seen}) < len(seen), "the last candle never changed in place"
+    assert grown["alpha"][-1] < 1 and grown["alpha"][-2] == 1
+    closes = np.array(grown["close"])
+    assert np.isfinite(grown["ema_fast"][-1]) and 0 < grown["rsi"][-1] < 100
+    assert abs(grown["ema_fast"][-2] - talib.EMA(closes[:-1], 9)[-1]) / closes[-2] < 1e-6
+    page.screenshot(path=str(log.with_suffix(".png")), full_page=True)
+    assert page.locator(".replay-badge").inner_text().startswith("REPLAY")
+    assert errors == []
+    page.close()
+
+
+def test_changing_the_ema_period_recomputes_the_overlay(served):
+    replay, url, log, browser = served
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = watch_console(page)
+    page.goto(url)
+    before = wait_until(page, lambda c: c["length"] > 400, what="enough candles")
+    box = page.locator(".param-ema_fast-period input")
+    box.fill("30")
+    box.press("Enter")
+    after = wait_until(page, lambda c: abs(c["ema_fast"][-2] - talib.EMA(np.array(c["close"][:-1]), 30)[-1])
+                       / c["close"][-2] < 1e-6, what="EMA(30) overlay")
+    closes = np.array(after["close"][:-1])
+    np.testing.assert_allclose(after["ema_fast"][-100:-1], talib.EMA(closes, 30)[-99:], rtol=1e-6)
+    assert not np.allclose(after["ema_fast"][-100:-1], talib.EMA(closes, 9)[-99:], rtol=1e-6)
+    assert before["length"] <= after["length"]
+    assert errors == []
+    page.close()
+
+
+def test_two_tabs_share_one_upstream_connection(served):
+    replay, url, log, browser = served
+    pages = [browser.new_page() for _ in range(2)]
+    for page in pages:
+        page.goto(url)
+        wait_until(page, lambda c: c["length"] > 100, what="candles")
+    assert replay.connections_opened == 1 and replay.connections_open == 1
+    for page in pages:
+        page.close()
+    assert our_tracebacks(log.read_text()) == []

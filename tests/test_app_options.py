@@ -1,0 +1,43 @@
+"""Command-line options of the served app: bad ones are refused with a message that says what and why."""
+
+import pytest
+
+from browser import ThreadedReplay, chromium, our_tracebacks, panel_serve, require_chromium
+from thebot_panel.app import OptionError, parser
+
+
+def test_options_parse_to_what_the_hub_needs():
+    args = parser().parse_args(["--source", "replay", "--symbols", "btcusdt,ethusdt", "--interval", "5m",
+                                "--speed", "60"])
+    assert (args.source, args.symbols, args.interval, args.speed) == ("replay", ["BTCUSDT", "ETHUSDT"], "5m", 60.0)
+    defaults = parser().parse_args([])
+    assert (defaults.source, defaults.symbols, defaults.interval) == ("auto", ["BTCUSDT"], "1m")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--interval", "7m"], "unknown interval '7m': valid intervals are 1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d"),
+    (["--symbols", "btc/usdt"], "invalid symbol 'btc/usdt'"),
+    (["--source", "kraken"], "invalid choice: 'kraken'"),
+    (["--speed", "-3"], "invalid speed '-3'"),
+])
+def test_bad_options_are_refused_with_the_reason(argv, message):
+    with pytest.raises(OptionError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parser().parse_args(argv)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("args, shown", [
+    (["--interval", "7m"], "unknown interval '7m': valid intervals are 1s 1m"),
+    (["--symbols", "FOOBAR"], "unknown symbol FOOBAR"),
+])
+def test_served_app_shows_bad_options_as_a_message_not_a_traceback(args, shown):
+    require_chromium()
+    with ThreadedReplay(speed=60) as replay:
+        with panel_serve(["--source", "replay", "--replay-url", replay.rest_url, *args]) as (url, log), \
+                chromium() as browser:
+            page = browser.new_page()
+            page.goto(url)
+            page.get_by_text(shown).first.wait_for(timeout=20_000)
+            assert replay.connections_opened == 0   # refused before any socket opened
+            page.close()
+        assert our_tracebacks(log.read_text()) == [] and shown.split(":")[0] in log.read_text()
