@@ -7,7 +7,7 @@ import panel as pn
 
 from thebot_panel.app import page
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-pn.extension("tabulator", notifications=True)
+logging.getLogger("thebot_panel").setLevel(logging.INFO)  # panel serve's log handler shows our INFO lines too
+pn.extension("tabulator")
 
 page(sys.argv[1:]).servable(title="thebot-panel · live")

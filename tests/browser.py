@@ -58,14 +58,14 @@ class ThreadedReplay:
 
 
 @contextlib.contextmanager
-def panel_serve(app_args: list[str], app: str = "apps/live.py"):
-    """``panel serve <app> --args ...`` on a free port; yields (url, log path); the log is kept for asserts."""
+def panel_serve(app_args: list[str], app: str = "apps/live.py", serve_args: tuple[str, ...] = ()):
+    """``panel serve <app> [serve_args] --args ...`` on a free port; yields (url, log path) for asserts."""
     port = free_port()
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"panel-serve-{port}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "panel", "serve", app, "--address", "127.0.0.1", "--port", str(port),
-             "--allow-websocket-origin", f"127.0.0.1:{port}", "--args", *app_args],
+             "--allow-websocket-origin", f"127.0.0.1:{port}", *serve_args, "--args", *app_args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/{Path(app).stem}"
     try:
@@ -97,6 +97,14 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def open_page(browser, url: str):
+    """A new page at ``url`` and the list its console errors will land in."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = watch_console(page)
+    page.goto(url)
+    return page, errors
 
 
 def watch_console(page) -> list[str]:

@@ -1,11 +1,13 @@
 """The served app (`panel serve apps/live.py`) in headless Chromium, fed by the replay server on 127.0.0.1."""
 
+import time
+
 import numpy as np
 import pytest
 import talib
 
-from browser import (ThreadedReplay, candles, chromium, our_tracebacks, panel_serve, require_chromium, wait_until,
-                     watch_console)
+from browser import (ThreadedReplay, candles, chromium, open_page, our_tracebacks, panel_serve, require_chromium,
+                     wait_until)
 
 pytestmark = pytest.mark.browser
 
@@ -15,15 +17,14 @@ def served():
     require_chromium()
     with ThreadedReplay(speed=60) as replay:
         args = ["--source", "replay", "--replay-url", replay.rest_url, "--symbols", "btcusdt,ethusdt"]
-        with panel_serve(args) as (url, log), chromium() as browser:
+        sessions = ("--check-unused-sessions", "500", "--unused-session-lifetime", "500")  # reap closed tabs fast
+        with panel_serve(args, serve_args=sessions) as (url, log), chromium() as browser:
             yield replay, url, log, browser
 
 
 def test_candles_grow_and_the_forming_candle_changes(served):
     replay, url, log, browser = served
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors = watch_console(page)
-    page.goto(url)
+    page, errors = open_page(browser, url)
     first = wait_until(page, lambda c: c["length"] > 100, what="warm-up candles in the browser")
     last_close, last_time = first["close"][-1], first["open_time"][-1]
     grown = wait_until(page, lambda c: c["open_time"][-1] > last_time + 2 * 60_000, what="new candles")
@@ -47,9 +48,7 @@ def test_candles_grow_and_the_forming_candle_changes(served):
 
 def test_changing_the_ema_period_recomputes_the_overlay(served):
     replay, url, log, browser = served
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors = watch_console(page)
-    page.goto(url)
+    page, errors = open_page(browser, url)
     before = wait_until(page, lambda c: c["length"] > 400, what="enough candles")
     box = page.locator(".param-ema_fast-period input")
     box.fill("30")
@@ -64,13 +63,20 @@ def test_changing_the_ema_period_recomputes_the_overlay(served):
     page.close()
 
 
-def test_two_tabs_share_one_upstream_connection(served):
+def test_two_tabs_share_one_upstream_connection_and_detach_when_closed(served):
     replay, url, log, browser = served
-    pages = [browser.new_page() for _ in range(2)]
+    pages = [open_page(browser, url)[0] for _ in range(2)]
     for page in pages:
-        page.goto(url)
         wait_until(page, lambda c: c["length"] > 100, what="candles")
     assert replay.connections_opened == 1 and replay.connections_open == 1
+    detached = log.read_text().count("chart detached from BTCUSDT 1m")
     for page in pages:
         page.close()
+    deadline = time.monotonic() + 20
+    while log.read_text().count("chart detached from BTCUSDT 1m") < detached + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    lines = [line for line in log.read_text().splitlines() if "chart detached from BTCUSDT 1m" in line]
+    assert len(lines) >= detached + 2
+    assert lines[-1].endswith("branches left on its candles: 1")   # only the hub's own default branch
+    assert replay.connections_opened == 1
     assert our_tracebacks(log.read_text()) == []

@@ -88,6 +88,6 @@ async def test_auto_source_falls_back_to_the_bundled_replay_and_says_so():
         assert "2025-07-21" in hub.replay_badge and "600" in hub.replay_badge
         book = hub.market("BTCUSDT", "1m").book
         await wait_for(lambda: len(book) > 100)
-        assert hub.stats()["upstream_connections"] == 1 and hub.stats()["received"] > 0
+        assert hub.replay.connections_opened == 1 and hub.stats()["received"] > 0
     finally:
         await hub.stop()

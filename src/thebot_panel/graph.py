@@ -58,7 +58,7 @@ class indicate(Stream):
         self.indicators = dict(indicators)
         self.forming: dict[str, float] = {}
         super().__init__(upstream, **kwargs)
-        self._watchers = [ind.param.watch(self._on_param, [p for p in ind.param if p != "name"])
+        self._watchers = [ind.param.watch(self.recompute, [p for p in ind.param if p != "name"])
                           for ind in self.indicators.values()]
         self._recompute()
 
@@ -96,7 +96,8 @@ class indicate(Stream):
         forming = self.book.forming
         self.forming = self._values(forming, False) if forming is not None else {}
 
-    def _on_param(self, *events) -> None:
+    def recompute(self, *events) -> None:
+        """Recompute every indicator over the book's history and emit ``Recomputed`` (param watcher)."""
         self._recompute()
         self._emit(Recomputed(self))
 
@@ -194,7 +195,7 @@ class MarketGraph:
         self.book.load(klines)
         for node in list(self.candles.downstreams):
             if isinstance(node, indicate):
-                node._on_param()
+                node.recompute()
 
     def branch(self, indicators: dict, rules) -> tuple[indicate, signal]:
         """A session's own indicator and signal nodes after this market's candles; ``destroy()`` both when done."""

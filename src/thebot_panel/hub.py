@@ -18,7 +18,7 @@ from streamz import Stream
 
 from .binance.client import BINANCE_WS_URL, Connected, MarketSocket, Status
 from .binance.rest import BINANCE_REST_URL, RestClient
-from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
+from .binance.streams import normalize_symbol, stream_name, validate_interval
 from .graph import MarketGraph
 from .indicators import EMA, RSI
 from .signals.alerts import AlertList
@@ -79,6 +79,7 @@ class FeedHub(param.Parameterized):
         self.rest: RestClient | None = None
         self.replay = None
         self.backfilled = 0
+        self.graph_errors = 0
         self._tasks: list[asyncio.Task] = []
         self._started: asyncio.Task | None = None
         for symbol in self.symbols:
@@ -94,7 +95,6 @@ class FeedHub(param.Parameterized):
     def market(self, symbol: str, interval: str) -> MarketGraph:
         """The graph of (symbol, interval), created (and, once started, subscribed and warmed up) on demand."""
         key = (normalize_symbol(symbol), validate_interval(interval))
-        interval_ms(interval)
         if key not in self.graphs:
             indicators = default_indicators()
             self.graphs[key] = MarketGraph(self.source_stream, *key, indicators, default_rules(indicators),
@@ -167,17 +167,24 @@ class FeedHub(param.Parameterized):
         task.add_done_callback(self._tasks.remove)
 
     async def _consume(self) -> None:
-        """Drain the socket queue into the graph; on a reconnect, backfill before newer events."""
+        """Drain the socket queue into the graph; on a reconnect, backfill before newer events.
+
+        An exception in a node (e.g. a view's sink) is logged and counted in ``graph_errors``; the feed goes on.
+        """
         while True:
             item = await self.socket.get()
-            if type(item) is Connected:
-                if item.resync:
-                    await self._backfill()
-                continue
-            self.source_stream.emit(item)
+            try:
+                if type(item) is Connected:
+                    if item.resync:
+                        await self._backfill()
+                else:
+                    self.source_stream.emit(item)
+            except Exception:
+                self.graph_errors += 1
+                log.exception("stream graph failed on %r; skipped", item)
 
     async def _warm_up(self, key) -> None:
-        klines = await self.rest.klines(*key, limit=self.warmup)
+        klines = await self.rest.klines(*key, limit=self.warmup + 1)  # + the forming one
         graph = self.graphs[key]
         graph.load(klines)
         log.info("warm-up %s %s: %d candles", *key, len(graph.book))
@@ -216,7 +223,6 @@ class FeedHub(param.Parameterized):
             "malformed": counters.malformed if counters else 0,
             "dropped": counters.dropped if counters else 0,
             "reconnects": counters.reconnects if counters else 0,
-            "upstream_connections": 1 if self.socket is not None else 0,
         }
 
     async def stop(self) -> None:

@@ -67,6 +67,10 @@ class Columns:
     def __len__(self) -> int:
         return self._size
 
+    def rows(self):
+        """``(open_time, values)`` pairs, oldest first."""
+        return zip(self._open_time[:self._size].tolist(), self._values[:self._size])
+
     def append(self, open_time: int, values) -> None:
         """Append one row; ``values`` in the order of ``names``."""
         if self._size == len(self._open_time):
@@ -173,8 +177,8 @@ class CandleBook:
             merged = Columns(OHLCV, max_rows=self.candles.max_rows, capacity=len(older) + len(self.candles) + 1024)
             for k in older:
                 merged.append(k.open_time, (k.open, k.high, k.low, k.close, k.volume))
-            for t, row in zip(self.candles.open_time, self.candles._values[:len(self.candles)]):
-                merged.append(int(t), row)
+            for t, row in self.candles.rows():
+                merged.append(t, row)
             self.candles, added = merged, len(older)
         for k in klines:
             if first is None or k.open_time >= first:

@@ -8,6 +8,8 @@ tick — from inside Bokeh's document lock, so updates never race the asyncio fe
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -19,6 +21,8 @@ from bokeh.plotting import figure
 from ..graph import Analysis, Recomputed, output_keys
 from ..hub import FeedHub, default_indicators, default_rules
 from ..signals.rules import Signal
+
+log = logging.getLogger(__name__)
 
 UP, DOWN = "#26a69a", "#ef5350"
 LINE_COLORS = ("#f5a623", "#7e57c2", "#29b6f6", "#ec407a", "#8d6e63")
@@ -80,24 +84,27 @@ class CandleChart(pn.viewable.Viewer):
         self._pending: dict[int, dict] = {}
         self._new_signals: list[Signal] = []
         self._reload = True
-        self._build_figures()
-        self._attach()
         self._callback = None
+        self._attach()
+        self._build_figures()
 
     # ---- graph ---------------------------------------------------------------------------------
     def _attach(self) -> None:
-        graph = self.hub.market(self.symbol, self.interval)
-        self.node, self.signal_node = graph.branch(self.indicators, self.rules)
+        self.graph = self.hub.market(self.symbol, self.interval)
+        self.node, self.signal_node = self.graph.branch(self.indicators, self.rules)
         self.keys = self.node.keys
         self._sinks = [self.node.sink(self._on_analysis), self.signal_node.sink(self._on_signal)]
         self._reload = True
 
     def detach(self) -> None:
         """Remove this chart's nodes from the hub's graph (done when the session ends)."""
+        if self.node is None:
+            return
         for node in (*self._sinks, self.signal_node, self.node):
-            if node is not None:
-                node.destroy()
+            node.destroy()
         self._sinks, self.node, self.signal_node = [], None, None
+        log.info("chart detached from %s %s: branches left on its candles: %d", self.graph.symbol,
+                 self.graph.interval, len(self.graph.candles.downstreams))
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
@@ -181,7 +188,7 @@ class CandleChart(pn.viewable.Viewer):
         return f"{self.symbol} · {self.interval}"
 
     def _width(self) -> float:
-        return self.hub.market(self.symbol, self.interval).book.step * 0.7
+        return self.graph.book.step * 0.7
 
     def _reload_sources(self) -> None:
         node = self.node
