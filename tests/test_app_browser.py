@@ -22,9 +22,17 @@ def served():
             yield replay, url, log, browser
 
 
-def test_candles_grow_and_the_forming_candle_changes(served):
+@pytest.fixture
+def tab(served):
+    """A browser tab on the served app, closed after the test; yields (page, console errors, server log)."""
     replay, url, log, browser = served
     page, errors = open_page(browser, url)
+    yield page, errors, log
+    page.close()
+
+
+def test_candles_grow_and_the_forming_candle_changes(tab):
+    page, errors, log = tab
     first = wait_until(page, lambda c: c["length"] > 100, what="warm-up candles in the browser")
     last_close, last_time = first["close"][-1], first["open_time"][-1]
     grown = wait_until(page, lambda c: c["open_time"][-1] > last_time + 2 * 60_000, what="new candles")
@@ -43,12 +51,10 @@ def test_candles_grow_and_the_forming_candle_changes(served):
     page.screenshot(path=str(log.with_suffix(".png")), full_page=True)
     assert page.locator(".replay-badge").inner_text().startswith("REPLAY")
     assert errors == []
-    page.close()
 
 
-def test_changing_the_ema_period_recomputes_the_overlay(served):
-    replay, url, log, browser = served
-    page, errors = open_page(browser, url)
+def test_changing_the_ema_period_recomputes_the_overlay(tab):
+    page, errors, _ = tab
     before = wait_until(page, lambda c: c["length"] > 400, what="enough candles")
     box = page.locator(".param-ema_fast-period input")
     box.fill("30")
@@ -60,7 +66,6 @@ def test_changing_the_ema_period_recomputes_the_overlay(served):
     assert not np.allclose(after["ema_fast"][-100:-1], talib.EMA(closes, 9)[-99:], rtol=1e-6)
     assert before["length"] <= after["length"]
     assert errors == []
-    page.close()
 
 
 def test_two_tabs_share_one_upstream_connection_and_detach_when_closed(served):

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 UP, DOWN = "#26a69a", "#ef5350"
 LINE_COLORS = ("#f5a623", "#7e57c2", "#29b6f6", "#ec407a", "#8d6e63")
-SIGNAL_COLUMNS = ["time", "symbol", "interval", "rule", "side", "price", "strength"]
+SIGNAL_DTYPES = {"time": str, "symbol": str, "interval": str, "rule": str, "side": str, "price": "float64",
+                 "strength": "float64"}
+SIGNAL_COLUMNS = list(SIGNAL_DTYPES)
 # Fit the price axis to the candles in view, as trading charts do (Bokeh's auto-range spans all loaded data).
 FIT_PRICE_JS = """
 const t = source.data.open_time, lo = source.data.low, hi = source.data.high;
@@ -51,7 +53,7 @@ def signals_frame(signals) -> pd.DataFrame:
     """Signals as a table: time (candle open, UTC, ISO text), symbol, interval, rule, side, price (quote currency), strength 0–1."""
     rows = [{"time": f"{pd.Timestamp(s.open_time, unit='ms'):%Y-%m-%d %H:%M} UTC", "symbol": s.symbol, "interval": s.interval,
              "rule": s.rule, "side": s.side, "price": s.price, "strength": round(s.strength, 3)} for s in signals]
-    return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
+    return pd.DataFrame(rows, columns=SIGNAL_COLUMNS).astype(SIGNAL_DTYPES)
 
 
 class CandleChart(pn.viewable.Viewer):
@@ -264,7 +266,7 @@ class CandleChart(pn.viewable.Viewer):
         return self.node.frame()
 
     def __panel__(self):
-        self._start_flushing()
+        pn.state.onload(self._start_flushing)  # once the page is loaded: no model changes before it is served
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda _ctx: self.detach())
         return self.layout

@@ -46,7 +46,10 @@ class StatusStrip(pn.viewable.Viewer):
     def refresh(self) -> None:
         self.pane.object = status_html(self.hub.stats())
 
-    def __panel__(self):
+    def _start(self) -> None:
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(self.refresh, period=self._period_ms)
+
+    def __panel__(self):
+        pn.state.onload(self._start)
         return self.pane
