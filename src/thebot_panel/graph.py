@@ -60,6 +60,7 @@ class indicate(Stream):
         super().__init__(upstream, **kwargs)
         self._watchers = [ind.param.watch(self.recompute, [p for p in ind.param if p != "name"])
                           for ind in self.indicators.values()]
+        self.history = Columns(self.keys)
         self._recompute()
 
     @property
@@ -86,19 +87,26 @@ class indicate(Stream):
             self.forming = values
         return self._emit(Analysis(x, values), metadata=metadata)
 
-    def _recompute(self) -> None:
+    def _recompute(self, changed=None) -> None:
+        """Recompute ``changed`` indicators (all if None) over the book's closed candles."""
         history = self.book.frame()
-        self.history = Columns(self.keys, max_rows=self.book.candles.max_rows)
-        columns = [ind.recompute(history).to_numpy() for ind in self.indicators.values()]
-        values = np.hstack(columns) if columns else np.empty((len(history), 0))
-        for open_time, row in zip(self.book.candles.open_time, values):
-            self.history.append(int(open_time), row)
+        if changed is None or len(self.history) != len(history):
+            columns = [ind.recompute(history).to_numpy() for ind in self.indicators.values()]
+            values = np.hstack(columns) if columns else np.empty((len(history), 0))
+            self.history = Columns.from_arrays(self.keys, self.book.candles.open_time, values,
+                                               max_rows=self.book.candles.max_rows)
+        else:
+            for key, ind in self.indicators.items():
+                if ind in changed:
+                    for k, column in zip(output_keys(key, ind), ind.recompute(history).to_numpy().T):
+                        self.history.set_column(k, column)
         forming = self.book.forming
         self.forming = self._values(forming, False) if forming is not None else {}
 
     def recompute(self, *events) -> None:
-        """Recompute every indicator over the book's history and emit ``Recomputed`` (param watcher)."""
-        self._recompute()
+        """Recompute over the book's history and emit ``Recomputed``: only the indicators whose parameters
+        changed when called as their param watcher, all of them otherwise (e.g. after a warm-up)."""
+        self._recompute({e.obj for e in events} if events else None)
         self._emit(Recomputed(self))
 
     def frame(self) -> pd.DataFrame:

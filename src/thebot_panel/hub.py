@@ -27,6 +27,8 @@ from .signals.rules import Crossover, LevelCross
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "binance", "replay")
+#: Events applied between two yields to the event loop (keeps the UI responsive during bursts and backfills).
+YIELD_EVERY = 200
 
 
 def default_indicators() -> dict:
@@ -171,8 +173,12 @@ class FeedHub(param.Parameterized):
 
         An exception in a node (e.g. a view's sink) is logged and counted in ``graph_errors``; the feed goes on.
         """
+        handled = 0
         while True:
             item = await self.socket.get()
+            handled += 1
+            if handled % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a full queue must not starve the UI sharing this event loop
             try:
                 if type(item) is Connected:
                     if item.resync:
@@ -195,8 +201,10 @@ class FeedHub(param.Parameterized):
             if last is None:
                 continue
             klines = await self.rest.klines(*key, start=last + graph.book.step, limit=100_000)
-            for kline in klines:
+            for i, kline in enumerate(klines, 1):
                 self.source_stream.emit(kline)
+                if i % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
             self.backfilled += len(klines)
             log.info("backfilled %s %s: %d klines after reconnect", *key, len(klines))
 

@@ -142,16 +142,22 @@ class MarketSocket:
         self._rate = _ControlRate(CONTROL_PER_SECOND)
         self._resync_due = False
         self._connected_once = False
+        self._stopping = False
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start connecting in the running event loop (returns at once)."""
+        self._stopping = False
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="binance-socket")
 
     async def stop(self) -> None:
-        """Close the connection and stop reconnecting."""
+        """Close the connection (normal closure, 1000) and stop reconnecting."""
         if self._task is not None:
+            self._stopping = True
+            if self._ws is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._ws.close(1000, "client stopping"), 2.0)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -192,7 +198,8 @@ class MarketSocket:
             except (OSError, TimeoutError, websockets.WebSocketException) as exc:
                 failures += 1
                 self.error = f"{type(exc).__name__}: {exc}"
-                log.warning("socket %s: %s", self.url, self.error)
+                if not self._stopping:
+                    log.warning("socket %s: %s", self.url, self.error)
                 if self.max_attempts is not None and failures >= self.max_attempts:
                     self._set_status(Status.ERROR, self.error)
                     return

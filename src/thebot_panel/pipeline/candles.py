@@ -64,6 +64,20 @@ class Columns:
         self._open_time = np.empty(capacity, dtype="int64")
         self._values = np.empty((capacity, len(self.names)), dtype="float64")
 
+    @classmethod
+    def from_arrays(cls, names, open_time: np.ndarray, values: np.ndarray, max_rows: int = 200_000) -> Columns:
+        """Columns holding ``values`` (rows × names, float64) at ``open_time`` (int64 ms), in one copy."""
+        n = len(open_time)
+        columns = cls(names, max_rows=max_rows, capacity=max(1024, 2 * n))
+        columns._open_time[:n] = open_time
+        columns._values[:n] = np.asarray(values, dtype="float64").reshape(n, len(columns.names))
+        columns._size = n
+        return columns
+
+    def set_column(self, name: str, values: np.ndarray) -> None:
+        """Replace one column's values (same length as the columns)."""
+        self._values[:self._size, self.names.index(name)] = values
+
     def __len__(self) -> int:
         return self._size
 
