@@ -26,7 +26,8 @@ def status_html(stats: dict) -> str:
     ]
     if stats["replay"]:
         parts.insert(0, f'<span class="replay-badge" style="background:#7e57c2;color:white;padding:2px 8px;'
-                        f'border-radius:10px;font-weight:600">REPLAY · {html.escape(stats["replay"])}</span>')
+                        f'border-radius:10px;font-weight:600">REPLAY · '
+                        f'{html.escape(stats["replay"].removeprefix("replay of "))}</span>')
     strip = " &nbsp;·&nbsp; ".join(parts)
     if stats["error"]:
         strip += f'<div class="feed-error" style="color:#ef5350;font-weight:600">{html.escape(stats["error"])}</div>'
