@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from thebot_panel.binance.events import Kline
-from thebot_panel.pipeline.candles import CandleBook, aggregate
+from thebot_panel.pipeline.candles import CandleBook, Columns, aggregate
 from conftest import klines_of
 
 HALT_FLAT = (pd.Timestamp("2023-03-24 11:28", tz="UTC"), pd.Timestamp("2023-03-24 12:39", tz="UTC"))
@@ -80,3 +80,12 @@ def test_load_merges_history_before_live_candles_without_duplicates(halt_recordi
 def test_invalid_interval_is_refused():
     with pytest.raises(ValueError, match="valid intervals"):
         CandleBook("BTCUSDT", "7m")
+
+
+def test_columns_keep_at_most_max_rows_and_drop_the_oldest_half():
+    columns = Columns(["close"], max_rows=4096)
+    for t in range(10_000):
+        columns.append(t, (float(t),))
+        assert len(columns) <= 4096
+    assert columns.open_time[-1] == 9_999 and list(columns.column("close")[-3:]) == [9_997.0, 9_998.0, 9_999.0]
+    assert np.all(np.diff(columns.open_time) == 1)

@@ -61,6 +61,7 @@ class Columns:
         self.names = tuple(names)
         self.max_rows = max_rows
         self._size = 0
+        capacity = max(1, min(capacity, max_rows))
         self._open_time = np.empty(capacity, dtype="int64")
         self._values = np.empty((capacity, len(self.names)), dtype="float64")
 
@@ -68,7 +69,7 @@ class Columns:
     def from_arrays(cls, names, open_time: np.ndarray, values: np.ndarray, max_rows: int = 200_000) -> Columns:
         """Columns holding ``values`` (rows × names, float64) at ``open_time`` (int64 ms), in one copy."""
         n = len(open_time)
-        columns = cls(names, max_rows=max_rows, capacity=max(1024, 2 * n))
+        columns = cls(names, max_rows=max(max_rows, n), capacity=max(1024, min(2 * n, max_rows), n))
         columns._open_time[:n] = open_time
         columns._values[:n] = np.asarray(values, dtype="float64").reshape(n, len(columns.names))
         columns._size = n
@@ -94,8 +95,9 @@ class Columns:
                 self._values[:keep] = self._values[self._size - keep:self._size]
                 self._size = keep
             else:
-                self._open_time = np.resize(self._open_time, 2 * self._size)
-                self._values = np.resize(self._values, (2 * self._size, len(self.names)))
+                capacity = min(2 * self._size, self.max_rows)
+                self._open_time = np.resize(self._open_time, capacity)
+                self._values = np.resize(self._values, (capacity, len(self.names)))
         self._open_time[self._size] = open_time
         self._values[self._size] = values
         self._size += 1
