@@ -266,10 +266,19 @@ class CandleChart(pn.viewable.Viewer):
         return self.node.frame()
 
     def __panel__(self):
-        pn.state.onload(self._start_flushing)  # once the page is loaded: no model changes before it is served
+        when_served(self._start_flushing)
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda _ctx: self.detach())
         return self.layout
+
+
+def when_served(start) -> None:
+    """Run ``start`` once a served page has loaded (no model changes before the page is sent), or now in a
+    notebook, where there is no page load to wait for."""
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.onload(start)
+    else:
+        start()
 
 
 def _legend(indicator, output: str) -> str:

@@ -7,6 +7,7 @@ import html
 import panel as pn
 
 from ..hub import FeedHub
+from .chart import when_served
 
 _COLORS = {"connected": "#26a69a", "connecting": "#f5a623", "reconnecting": "#f5a623", "starting": "#f5a623",
            "disconnected": "#9e9e9e", "error": "#ef5350"}
@@ -52,5 +53,5 @@ class StatusStrip(pn.viewable.Viewer):
             self._callback = pn.state.add_periodic_callback(self.refresh, period=self._period_ms)
 
     def __panel__(self):
-        pn.state.onload(self._start)
+        when_served(self._start)
         return self.pane
