@@ -130,7 +130,7 @@ CANDLES_JS = """() => {
   if (!src) return null;
   const d = src.data;
   const col = (k) => Array.from(d[k] ?? []);
-  return {length: src.get_length(), open_time: col('open_time'), close: col('close'), high: col('high'),
+  return {length: src.get_length(), open_time: col('open_time'), open: col('open'), close: col('close'), high: col('high'),
           low: col('low'), volume: col('volume'), ema_fast: col('ema_fast'), ema_slow: col('ema_slow'),
           rsi: col('rsi'), alpha: col('alpha')};
 }"""

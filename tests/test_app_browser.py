@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import talib
 
+from thebot_panel.pipeline.candles import aggregate
+
 from browser import (ThreadedReplay, candles, chromium, open_page, our_tracebacks, panel_serve, require_chromium,
                      wait_until)
 
@@ -85,3 +87,24 @@ def test_two_tabs_share_one_upstream_connection_and_detach_when_closed(served):
     assert lines[-1].endswith("branches left on its candles: 1")   # only the hub's own default branch
     assert replay.connections_opened == 1
     assert our_tracebacks(log.read_text()) == []
+
+
+def test_switching_symbol_and_interval_subscribes_at_run_time(tab, served):
+    page, errors, log = tab
+    replay = served[0]
+    wait_until(page, lambda c: c["length"] > 100, what="BTCUSDT candles")
+    page.locator("select").first.select_option("ETHUSDT")
+    wait_until(page, lambda c: c["close"][-1] < 10_000, what="ETHUSDT candles")
+    page.locator("select").nth(1).select_option("5m")
+    five = wait_until(page, lambda c: c["length"] > 100 and c["open_time"][-2] - c["open_time"][-3] == 300_000,
+                      what="ETHUSDT 5m candles")
+    eth = replay.recording["ETHUSDT"]
+    t, expected = aggregate(eth.open_time, eth.ohlcv, "5m")
+    closed = np.array(five["open_time"][:-1], dtype="int64")     # the last one is forming
+    index = np.searchsorted(t, closed)
+    np.testing.assert_array_equal(t[index], closed)
+    for column in ("open", "high", "low", "close"):
+        np.testing.assert_array_equal(np.array(five[column][:-1]), expected[column][index])
+    assert "warm-up ETHUSDT 5m" in log.read_text()
+    assert replay.connections_opened == 1     # the same upstream connection, subscribed at run time
+    assert errors == []
