@@ -4,11 +4,16 @@ Specs: REST klines are the recording (1m) or its exchange-style aggregation (pan
 left-labelled, empty buckets dropped), never ahead of the replay clock, forming candle last; gaps
 stay gaps; WebSocket kline streams play each 1m candle as x:false updates then x:true with the
 recorded values; control messages, the 5 messages/s limit, drops and serverShutdown behave as Binance.
+Tick recordings: trade/bookTicker streams replay the recorded events unchanged, in replay-time order
+with the klines, whose 1m candles are the trades aggregated by pandas.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,12 +25,14 @@ import orjson
 import pandas as pd
 import pytest
 import websockets
+import websockets.sync.client
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
-from thebot_panel.binance.events import Kline, ServerShutdown, parse_message
+from thebot_panel.binance.events import BookTicker, Kline, ServerShutdown, Trade, parse_message
 from thebot_panel.replay import Recording, ReplayServer, partial_candle
 
 HALT_FILE = Path("/work/shared/data/binance/klines/spot_ohlcv/BTCUSDT-1m-2023-03-16_to_2023-05-01.csv.gz")
+TICK_FILE = Path(__file__).parent / "fixtures" / "ticks" / "btcusdt_20240808_2354-2357.hftbacktest.gz"
 MIN = 60_000
 KLINE_FIELDS = ["t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"]
 
@@ -386,3 +393,233 @@ def test_cli_bad_arguments_exit_2_with_one_clear_line(args, needle):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- tick recordings ---------------------------------------------------------------------------------
+
+
+def recorded_lines(path: Path = TICK_FILE) -> list[tuple[int, dict, bytes]]:
+    """``(receive time ns, message, raw data JSON)`` per line, read independently of the loader."""
+    out = []
+    with gzip.open(path, "rb") as f:
+        for line in f:
+            stamp, _, text = line.rstrip(b"\n").partition(b" ")
+            msg = json.loads(text)
+            raw = text[text.index(b'"data":') + len(b'"data":'):-1] if "stream" in msg else b""
+            out.append((int(stamp), msg, raw))
+    return out
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[tuple[int, dict, bytes]]:
+    return recorded_lines()
+
+
+@pytest.fixture(scope="module")
+def ticks() -> Recording:
+    return Recording.from_paths(TICK_FILE)
+
+
+def trade_frame(lines) -> pd.DataFrame:
+    rows = [(m["data"]["T"], float(m["data"]["p"]), float(m["data"]["q"])) for _, m, _ in lines
+            if m.get("stream") == "btcusdt@trade"]
+    frame = pd.DataFrame(rows, columns=["T", "price", "qty"])
+    return frame.set_index(pd.DatetimeIndex(pd.to_datetime(frame["T"], unit="ms", utc=True), name="open_time"))
+
+
+def pandas_1m(trades: pd.DataFrame) -> pd.DataFrame:
+    """The oracle: trades -> 1m OHLCV, minutes without a trade dropped."""
+    agg = trades.resample("1min", label="left", closed="left").agg(
+        open=("price", "first"), high=("price", "max"), low=("price", "min"), close=("price", "last"),
+        volume=("qty", "sum"))
+    return agg.dropna(subset=["open"])
+
+
+def book_offset(lines) -> int:
+    """The recorder's clock offset: median of E - receive time (ms) over the event-timed messages."""
+    return int(np.median([m["data"]["E"] - ns // 1_000_000 for ns, m, _ in lines
+                          if "stream" in m and "E" in m["data"]]))
+
+
+def test_tick_recording_keeps_trades_and_book_tickers_on_the_exchange_clock(ticks, lines):
+    streams = [m.get("stream") for _, m, _ in lines]
+    assert {"btcusdt@depth@100ms", None} < set(streams)  # depth and the REST snapshot are in the file...
+    t = ticks.ticks["BTCUSDT"]
+    assert set(t.streams) == {"trade", "bookTicker"}  # ...and dropped
+    trades = [(m["data"], raw) for _, m, raw in lines if m.get("stream") == "btcusdt@trade"]
+    books = [(ns, m["data"], raw) for ns, m, raw in lines if m.get("stream") == "btcusdt@bookTicker"]
+    assert t.streams["trade"].payload == [raw for _, raw in trades]  # byte for byte, recorded order
+    assert t.streams["trade"].time.tolist() == [d["T"] for d, _ in trades]
+    assert t.streams["trade"].ids.tolist() == [d["t"] for d, _ in trades]
+    assert t.streams["bookTicker"].payload == [raw for _, _, raw in books]
+    offset = book_offset(lines)
+    assert 1_250 < offset < 1_300  # this recorder's clock ran ~1.27 s behind Binance's
+    assert t.streams["bookTicker"].time.tolist() == [ns // 1_000_000 + offset for ns, _, _ in books]
+    assert ticks.ticks_only and ticks.start == min(trades[0][0]["T"], books[0][0] // 1_000_000 + offset)
+    assert ticks.end == max(trades[-1][0]["T"], books[-1][0] // 1_000_000 + offset) + 1
+
+
+def test_tick_files_are_merged_and_deduplicated(ticks, lines, tmp_path):
+    with gzip.open(TICK_FILE, "rb") as f:
+        raw_lines = f.readlines()
+    (tmp_path / "a.hftbacktest.gz").write_bytes(gzip.compress(b"".join(raw_lines[:9_000])))
+    (tmp_path / "b.txt").write_bytes(b"".join(raw_lines[6_000:]))  # plain text, recognised by content
+    merged = Recording.from_paths([tmp_path / "b.txt", tmp_path / "a.hftbacktest.gz"])
+    whole = ticks.ticks["BTCUSDT"]
+    for kind in ("trade", "bookTicker"):
+        got = merged.ticks["BTCUSDT"].streams[kind]
+        assert got.ids.tolist() == whole.streams[kind].ids.tolist() and got.payload == whole.streams[kind].payload
+    assert merged.ticks["BTCUSDT"].streams["trade"].time.tolist() == whole.streams["trade"].time.tolist()
+    assert_same_candles(merged["BTCUSDT"].frame(), ticks["BTCUSDT"].frame())
+    twice = Recording.from_paths([TICK_FILE, TICK_FILE])
+    assert len(twice.ticks["BTCUSDT"].streams["bookTicker"]) == len(whole.streams["bookTicker"])
+    shutil.copy(TICK_FILE, tmp_path / "c.hftbacktest.gz")  # a directory contributes *.hftbacktest.gz
+    assert len(Recording.from_paths(tmp_path).ticks["BTCUSDT"].streams["trade"]) == len(whole.streams["trade"])
+    (tmp_path / "bad.txt").write_text("hello\n")
+    with pytest.raises(ValueError, match="tick recording"):
+        Recording.from_paths(tmp_path / "bad.txt")
+
+
+async def test_rest_klines_of_a_tick_recording_are_the_trades_aggregated(ticks, lines):
+    want = pandas_1m(trade_frame(lines))
+    assert want.index[0] == pd.Timestamp("2024-08-08 23:54", tz="UTC") and len(want) == 4
+    want = want.iloc[1:]  # 23:54 is partial (the recording starts at 23:54:15): dropped; 23:57 stays, partial
+    assert_same_candles(ticks["BTCUSDT"].frame(), want)
+    async with ReplayServer(ticks, start=ticks.end, speed=1.0) as server, httpx.AsyncClient() as client:
+        assert_same_candles(rows_frame(await get_klines(client, server, symbol="BTCUSDT", interval="1m")), want)
+        rows = await get_klines(client, server, symbol="BTCUSDT", interval="5m")
+        assert_same_candles(rows_frame(rows), resample(want, "5min"))
+    # mid-minute, REST shows the forming candle's trades up to the clock
+    at = ms("2024-08-08 23:56:30")
+    async with ReplayServer(ticks, start=at, speed="max") as server, httpx.AsyncClient() as client:
+        rows = await get_klines(client, server, symbol="BTCUSDT", interval="1m")  # "max": the clock stands still
+        assert server.now_ms() == at
+        so_far = pandas_1m(trade_frame(lines).query("T <= @at")).iloc[1:]
+    assert rows[-1][0] == ms("2024-08-08 23:56") and rows[-1][6] == ms("2024-08-08 23:56") + MIN - 1
+    assert_same_candles(rows_frame(rows).iloc[-1:], so_far.iloc[-1:])
+
+
+async def test_ws_trade_and_book_ticker_interleave_with_klines_in_replay_time_order(ticks, lines):
+    server = ReplayServer(ticks, speed="max", updates_per_candle=6)
+    assert server.start_ms == ticks.start  # a tick-only recording starts at its first tick
+    async with server:
+        async with websockets.connect(f"{server.ws_url}/stream?streams=btcusdt@kline_1m/btcusdt@trade/"
+                                      "btcusdt@bookTicker", max_queue=None) as ws:
+            frames = []
+            with pytest.raises(TimeoutError):  # the streams fall silent after the last tick
+                while True:
+                    frames.append(await asyncio.wait_for(ws.recv(), 1))
+    messages = [orjson.loads(f) for f in frames]
+    by_stream = {name: [m["data"] for m in messages if m["stream"] == name]
+                 for name in ("btcusdt@kline_1m", "btcusdt@trade", "btcusdt@bookTicker")}
+    assert len(messages) == sum(map(len, by_stream.values()))
+    # every recorded trade and bookTicker, in recorded order, with the recorded values (E included)
+    for name in ("btcusdt@trade", "btcusdt@bookTicker"):
+        assert by_stream[name] == [m["data"] for _, m, _ in lines if m.get("stream") == name]
+    parsed = [parse_message(f) for f in frames]
+    first_trade = next(p for p in parsed if isinstance(p, Trade))
+    d = by_stream["btcusdt@trade"][0]
+    assert first_trade == Trade("BTCUSDT", d["E"], d["t"], float(d["p"]), float(d["q"]), d["T"], d["m"])
+    assert parsed[0] == first_trade  # the first tick is due at the start: it is sent
+    book = next(p for p in parsed if isinstance(p, BookTicker))
+    d = by_stream["btcusdt@bookTicker"][0]
+    assert book == BookTicker("BTCUSDT", d["u"], float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]))
+    assert sum(isinstance(p, Trade) for p in parsed) == len(by_stream["btcusdt@trade"])
+    assert sum(isinstance(p, BookTicker) for p in parsed) == len(by_stream["btcusdt@bookTicker"])
+
+    # replay times never go back: trade T, kline E, bookTicker receive time + the recorder's offset
+    offset = book_offset(lines)
+    book_time = {m["data"]["u"]: ns // 1_000_000 + offset for ns, m, _ in lines
+                 if m.get("stream") == "btcusdt@bookTicker"}
+    times = [m["data"]["T"] if m["stream"] == "btcusdt@trade" else
+             m["data"]["E"] if m["stream"] == "btcusdt@kline_1m" else book_time[m["data"]["u"]] for m in messages]
+    assert times == sorted(times)
+    kinds = [m["stream"] for m in messages]
+    assert all(any(k != kinds[i] for k in kinds[i:i + 500]) for i in range(0, len(kinds), 500))  # interleaved
+
+    # klines: updates every 10 s show the minute's trades so far; closes are the pandas aggregation
+    trades, want = trade_frame(lines), pandas_1m(trade_frame(lines)).iloc[1:]
+    klines = by_stream["btcusdt@kline_1m"]
+    closed = [k for k in klines if k["k"]["x"]]
+    assert [k["k"]["t"] for k in closed] == [ms("2024-08-08 23:55"), ms("2024-08-08 23:56")]
+    got = pd.DataFrame([[float(k["k"][f]) for f in "ohlcv"] for k in closed], columns=list(want.columns),
+                       index=pd.DatetimeIndex(pd.to_datetime([k["k"]["t"] for k in closed], unit="ms", utc=True)))
+    assert_same_candles(got, want.iloc[:2])
+    for k in klines:
+        if not k["k"]["x"]:
+            t, e = k["k"]["t"], k["E"]
+            assert (e - t) % 10_000 == 0 and e >= ticks.start
+            minute = trades[(trades["T"] >= t) & (trades["T"] < t + MIN)]
+            seen = minute[minute["T"] <= e] if (minute["T"] <= e).any() else minute.iloc[:1]
+            assert [float(k["k"][f]) for f in "ohlc"] == [seen["price"].iloc[0], seen["price"].max(),
+                                                           seen["price"].min(), seen["price"].iloc[-1]]
+            assert float(k["k"]["v"]) == pytest.approx(seen["qty"].sum(), rel=1e-12)
+    # the last minute is partial: it plays until the last tick and is never closed
+    assert klines[-1]["k"]["t"] == ms("2024-08-08 23:57") and not klines[-1]["k"]["x"]
+    assert klines[-1]["E"] == ms("2024-08-08 23:57")
+
+
+async def test_ws_raw_trade_stream_sends_the_recorded_bytes_and_live_subscribe_works(ticks, lines):
+    recorded = [raw for _, m, raw in lines if m.get("stream") == "btcusdt@trade"]
+    async with ReplayServer(ticks, speed=20) as server:  # ~170 s of recording: 8.5 s
+        async with websockets.connect(f"{server.ws_url}/ws/btcusdt@trade") as ws:
+            got = [await asyncio.wait_for(ws.recv(decode=False), 5) for _ in range(100)]
+            first = recorded.index(got[0])  # the clock ran on while connecting
+            assert first < 100 and got == recorded[first:first + 100]
+            before = server.now_ms()
+            await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 1}))
+            await reply(ws, 1)
+            await ws.send(orjson.dumps({"method": "UNSUBSCRIBE", "params": ["btcusdt@trade"], "id": 2}))
+            await reply(ws, 2)
+            await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 3}))
+            assert (await reply(ws, 3))["result"] == ["btcusdt@bookTicker"]
+            events = [parse_message(await asyncio.wait_for(ws.recv(), 5)) for _ in range(50)]
+    assert isinstance(events[-1], BookTicker)  # in-flight trades may still arrive, then only bookTickers
+    book = ticks.ticks["BTCUSDT"].streams["bookTicker"]
+    first = next(e for e in events if isinstance(e, BookTicker))
+    assert book.time[book.ids.tolist().index(first.update_id)] >= before  # it starts at the clock
+
+
+async def test_tick_stream_errors_name_what_is_served(bundled, ticks):
+    mixed = Recording([bundled["ETHUSDT"]], ticks.ticks.values())
+    assert not mixed.ticks_only and mixed.symbols == ("BTCUSDT", "ETHUSDT")
+    assert ReplayServer(mixed).start_ms > mixed.start + 1_440 * MIN  # candle files: the usual 7 days in
+    for recording, stream, needles in [
+        (mixed, "ethusdt@trade", ["ETHUSDT", "symbols with ticks: BTCUSDT"]),
+        (bundled, "btcusdt@bookTicker", ["BTCUSDT", "kline", "symbols with ticks: none"]),
+        (ticks, "btcusdt@aggTrade", ["not served", "@trade", "BTCUSDT"]),
+        (ticks, "ethusdt@trade", ["unknown symbol ETHUSDT"]),
+        (ticks, "btcusdt@depth", ["unknown stream"]),
+        (ticks, "BTCUSDT@trade", ["lowercase"]),
+    ]:
+        async with ReplayServer(recording, speed=1.0) as server:
+            async with websockets.connect(f"{server.ws_url}/ws") as ws:
+                await ws.send(orjson.dumps({"method": "SUBSCRIBE", "params": [stream], "id": 1}))
+                error = await reply(ws, 1)
+            assert error["error"]["code"] == 2 and all(n in error["error"]["msg"] for n in needles), error
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(f"{server.ws_url}/ws/{stream}"):
+                    pass
+            assert refused.value.response.status_code == 400
+
+
+def test_cli_serves_a_tick_recording_from_its_first_tick():
+    port = free_port()
+    with subprocess.Popen([sys.executable, "-m", "thebot_panel.replay", "--data", str(TICK_FILE), "--port", str(port),
+                           "--speed", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            lines = []
+            while not any("rest:" in line for line in lines):
+                line = proc.stdout.readline()
+                assert line, f"CLI exited early: {proc.stderr.read()}"
+                lines.append(line)
+            text = "".join(lines)
+            assert "replay of BTCUSDT recorded 2024-08-08 → 2024-08-08, from 2024-08-08 23:54 UTC at ×10" in text
+            assert "streams=btcusdt@kline_1m/btcusdt@trade/btcusdt@bookTicker" in text
+            # max_queue=None: a client whose queue is full stops reading and misses the close frame
+            with websockets.sync.client.connect(f"ws://127.0.0.1:{port}/ws/btcusdt@trade", max_queue=None) as ws:
+                assert isinstance(parse_message(ws.recv(timeout=5)), Trade)
+        finally:
+            proc.terminate()
+            _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in stderr

@@ -1,4 +1,4 @@
-"""``thebot-replay`` / ``python -m thebot_panel.replay``: serve recorded candles over Binance's protocol.
+"""``thebot-replay`` / ``python -m thebot_panel.replay``: serve recorded candles and ticks over Binance's protocol.
 
 Prints the WebSocket and REST URLs and runs until Ctrl-C (or SIGTERM). Bad arguments print one
 line on stderr and exit with code 2.
@@ -36,15 +36,18 @@ def _positive_int(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thebot-replay", description=(
-        "Replay recorded Binance 1m candles as a local Binance spot server "
-        "(kline WebSocket streams and REST /api/v3/{ping,time,exchangeInfo,klines} on one port)."))
+        "Replay recorded Binance 1m candles and trade/bookTicker ticks as a local Binance spot server "
+        "(kline, trade and bookTicker WebSocket streams and REST /api/v3/{ping,time,exchangeInfo,klines} "
+        "on one port)."))
     p.add_argument("--data", nargs="+", metavar="PATH",
-                   help="SYMBOL-1m-<range>.csv[.gz] files or directories holding them (default: the bundled sample)")
+                   help="SYMBOL-1m-<range>.csv[.gz] candle files, *.hftbacktest.gz tick recordings, or directories "
+                        "holding them (default: the bundled sample)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help="port to listen on, 0 = any free one (default: %(default)s)")
     p.add_argument("--start", help="replay start: ISO-8601 time (UTC if no zone) or ms since the epoch "
-                                   "(default: 7 days into the recording)")
+                                   "(default: 7 days into the recording; the first tick when every candle "
+                                   "comes from ticks)")
     p.add_argument("--speed", type=_speed, default=1.0,
                    help="replay speed: 1 = real time, 60 = one 1m candle per second, or 'max' (default: 1)")
     p.add_argument("--updates-per-candle", type=_positive_int, metavar="N",
@@ -58,10 +61,12 @@ async def _serve(server: ReplayServer) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     symbol = server.recording.symbols[0]
+    streams = f"{symbol.lower()}@kline_1m"
+    if symbol in server.recording.ticks:
+        streams += f"/{symbol.lower()}@trade/{symbol.lower()}@bookTicker"
     async with server:
         print(server.describe(), flush=True)
-        print(f"websocket: {server.ws_url}/stream?streams={symbol.lower()}@kline_1m  (or {server.ws_url}/ws/<stream>)",
-              flush=True)
+        print(f"websocket: {server.ws_url}/stream?streams={streams}  (or {server.ws_url}/ws/<stream>)", flush=True)
         print(f"rest:      {server.rest_url}/api/v3/klines?symbol={symbol}&interval=1m", flush=True)
         print("Ctrl-C to stop", flush=True)
         await stop.wait()

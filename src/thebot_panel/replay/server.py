@@ -1,4 +1,4 @@
-"""A local fake of Binance spot market data: recorded 1m candles replayed over Binance's protocol.
+"""A local fake of Binance spot market data: recorded 1m candles and ticks replayed over Binance's protocol.
 
 One port serves both the WebSocket streams and the REST API, so the same client code talks to it
 and to Binance. Every timestamp is int ms since the Unix epoch, UTC.
@@ -10,8 +10,8 @@ next due update, then jumps to that update's time; sends wait for the socket's w
 the event loop at least every millisecond. With several connections the clock follows the one
 furthest ahead; the others send what is due without pause. (A client that stops reading a "max"
 replay and then closes waits for its close timeout: the server's close frame queues behind data.)
-A new connection starts at the current clock: nothing from before it connected is pushed. After the
-recording ends the streams fall silent; REST keeps answering.
+A new connection starts at the current clock: events due at or after it are pushed, nothing from
+before. After the recording ends the streams fall silent; REST keeps answering.
 
 **How a 1m candle plays** (``U = updates_per_candle``): ``U`` x:false updates at replay times
 ``t + k * 60000 // U`` (k = 0..U-1; with U=30 that is Binance's 2 s cadence), then one x:true at
@@ -33,7 +33,18 @@ the clock passes the end. Missing minutes are never filled in: a bucket without 
 yields no candle. Stream and REST values of a candle are identical.
 
 Kline fields the OHLCV recording lacks are sent as ``q``/``V``/``Q`` = ``"0"``, ``n`` = 0,
-``f``/``L`` = -1 (see ``replay.recording``). Only ``<symbol>@kline_<interval>`` streams exist.
+``f``/``L`` = -1 (see ``replay.recording``).
+
+**Ticks**: for a symbol with a tick recording, ``<symbol>@trade`` and ``<symbol>@bookTicker`` play
+the recorded events, byte for byte as recorded (``E`` included), each at its time on the replay clock
+(trade: ``T``; bookTicker: receive time moved onto the exchange clock, see ``replay.recording``),
+interleaved with the other subscribed streams in replay-time order (events due at the same ms go out
+in subscription order). Its 1m candles, where derived from the trades, play their real forming
+state: an x:false update at replay time ``t`` shows the minute's trades with ``T <= t`` (at least
+the first one), the x:true all of them, and REST shows the trades up to the clock; the recording's
+last, partial minute shows its trades up to the last tick and is never closed (no kline event of
+that symbol after its last tick). ``@aggTrade`` is not served (it is not recorded, and aggregate
+ids cannot be recovered from trades); other kinds neither.
 
 **WebSocket**: ``/ws``, ``/ws/<stream>[/<stream>…]`` (raw payloads), ``/stream``,
 ``/stream?streams=a/b/c`` (``{"stream": name, "data": event}``). Control messages as Binance:
@@ -72,7 +83,7 @@ from websockets.http11 import Request, Response
 
 from ..binance.streams import INTERVALS, MINUTE_MS, interval_ms, parse_stream_name, stream_name
 from ..pipeline.candles import OHLCV, aggregate
-from .recording import MinuteCandles, Recording
+from .recording import TICK_KINDS, MinuteCandles, Recording, TickStream
 
 #: Kline intervals the replay serves: those that can be built from 1m candles by UTC-aligned buckets.
 SERVED_INTERVALS = tuple(i for i, ms in INTERVALS.items() if ms and MINUTE_MS <= ms <= 1_440 * MINUTE_MS)
@@ -164,10 +175,13 @@ class _Clock:
 
 @dataclass(frozen=True)
 class _Stream:
+    """A subscribable stream: a kline stream (``interval``, ``length`` in ms) or a tick stream (``ticks``)."""
+
     name: str
     symbol: str
-    interval: str
+    interval: str | None
     length: int
+    ticks: TickStream | None = None
 
 
 @dataclass(eq=False)
@@ -191,6 +205,10 @@ class _Session:
     def wrap(self, name: str, event: dict) -> bytes:
         return orjson.dumps({"stream": name, "data": event} if self.combined else event)
 
+    def wrap_raw(self, name: str, payload: bytes) -> bytes:
+        """Like ``wrap`` for an event already encoded as JSON."""
+        return b'{"stream":"%s","data":%s}' % (name.encode(), payload) if self.combined else payload
+
 
 class _RestError(Exception):
     def __init__(self, code: int, msg: str):
@@ -210,7 +228,8 @@ class ReplayServer:
 
     ``recording``: defaults to the bundled sample. ``port=0`` picks a free port. ``start``: replay
     clock at start-up, ms / ISO-8601 (naive = UTC) / datetime; default the recording start + 7 days
-    (history before it is there for warm-up; at most half the recording), clamped into the recording.
+    (history before it is there for warm-up; at most half the recording), or, when every candle is
+    derived from ticks (``Recording.ticks_only``), the first tick; clamped into the recording.
     ``speed``: positive float (1.0 real time, 60.0 = one 1m candle per second) or ``"max"``.
     ``updates_per_candle``: x:false updates per 1m candle (1..60000), default ``clamp(300 // speed, 1, 30)``.
     Raises ``ValueError`` for a bad ``start``/``speed``/``updates_per_candle``.
@@ -230,7 +249,9 @@ class ReplayServer:
             raise ValueError(f"speed must be a positive number or 'max', got {speed!r}")
         self.speed = speed if speed == "max" else float(speed)
         first, end = self.recording.start, self.recording.end
-        if start is None:
+        if start is None and self.recording.ticks_only:
+            wanted = first
+        elif start is None:
             wanted = first + min(_WARM_UP_MS, (end - first) // 2 // MINUTE_MS * MINUTE_MS)
         else:
             wanted = _to_ms(start)
@@ -312,23 +333,35 @@ class ReplayServer:
     def _stream(self, name: str) -> _Stream:
         """Validate a stream name; ``ValueError`` with a clear message if the replay cannot serve it."""
         symbol, kind, interval = parse_stream_name(name)
-        if kind != "kline":
-            raise ValueError(f"stream {name!r} is not served: the replay has 1m candles only, "
-                             "so it serves <symbol>@kline_<interval> streams")
+        with_ticks = ", ".join(self.recording.ticks) or "none"
+        if kind not in ("kline", *TICK_KINDS):
+            raise ValueError(f"stream {name!r} is not served: the replay serves <symbol>@kline_<interval> streams, "
+                             f"and <symbol>@trade / <symbol>@bookTicker for symbols with ticks ({with_ticks})")
         if symbol not in self.recording:
             raise ValueError(f"unknown symbol {symbol} in {name!r}: "
                              f"the recording holds {', '.join(self.recording.symbols)}")
-        if interval not in SERVED_INTERVALS:
-            raise ValueError(f"interval {interval} cannot be made from 1m candles: "
-                             f"the replay serves {' '.join(SERVED_INTERVALS)}")
         canonical = stream_name(symbol, kind, interval)
         if name != canonical:
             raise ValueError(f"stream names are lowercase: use {canonical!r}, not {name!r}")
+        if kind in TICK_KINDS:
+            ticks = self.recording.ticks.get(symbol)
+            if ticks is None or not len(ticks.streams[kind]):
+                raise ValueError(f"stream {name!r} is not served: {symbol} has no recorded {kind} events "
+                                 f"(its <symbol>@kline_<interval> streams are); symbols with ticks: {with_ticks}")
+            return _Stream(name, symbol, None, 0, ticks.streams[kind])
+        if interval not in SERVED_INTERVALS:
+            raise ValueError(f"interval {interval} cannot be made from 1m candles: "
+                             f"the replay serves {' '.join(SERVED_INTERVALS)}")
         return _Stream(name, symbol, interval, interval_ms(interval))
 
     def _partial(self, c: MinuteCandles, i: int, since_open: int) -> tuple[float, float, float, float]:
-        """``(close, high, low, volume)`` of 1m candle ``i`` as shown ``since_open`` ms after its open
-        (the latest x:false update due by then; from ``60000 * (U-1) // U`` on, the recorded candle)."""
+        """``(close, high, low, volume)`` of 1m candle ``i`` as shown ``since_open`` ms after its open:
+        for a candle derived from trades, its trades so far (at least the first); else the latest x:false
+        update due by then (from ``60000 * (U-1) // U`` on, the recorded candle)."""
+        if c.derived is not None and c.derived[i]:
+            t = int(c.open_time[i])
+            close, high, low, volume = self.recording.ticks[c.symbol].candle_at(t, t + since_open)
+            return close, high, low, round(volume, c.volume_decimals)
         fraction = bisect_right(self._offsets, since_open) / self.updates_per_candle
         o, h, low, close, v = (c.ohlcv[name][i].item() for name in OHLCV)
         return partial_candle(o, h, low, close, v, fraction, c.price_decimals, c.volume_decimals)
@@ -404,41 +437,61 @@ class ReplayServer:
         return events
 
     def _next_tick(self, symbol: str, after: int, lengths: set[int]) -> int | None:
-        """The earliest replay time > ``after`` when ``symbol`` has an event for streams of these lengths."""
-        t = self.recording[symbol].open_time
+        """The earliest replay time > ``after`` when ``symbol`` has an event for kline streams of these
+        lengths; None if there is none (or only after the last tick of a partial last candle)."""
+        c = self.recording[symbol]
+        t = c.open_time
         minute = after - after % MINUTE_MS
         j = int(np.searchsorted(t, minute))
         if j < len(t) and t[j] == minute:  # a 1m candle is playing: its next update, else its close
             k = bisect_right(self._offsets, after - minute)
-            return minute + (self._offsets[k] if k < len(self._offsets) else MINUTE_MS)
-        ticks = [int(t[j])] if j < len(t) else []  # the next candle's first update
-        for length in lengths:  # a bucket whose last minutes are missing closes at its end
-            end = after - after % length + length
-            if j > 0 and t[j - 1] >= end - length:
-                ticks.append(end)
-        return min(ticks, default=None)
+            tick = minute + (self._offsets[k] if k < len(self._offsets) else MINUTE_MS)
+        else:
+            ticks = [int(t[j])] if j < len(t) else []  # the next candle's first update
+            for length in lengths:  # a bucket whose last minutes are missing closes at its end
+                end = after - after % length + length
+                if j > 0 and t[j - 1] >= end - length:
+                    ticks.append(end)
+            tick = min(ticks, default=None)
+        return None if tick is None or (c.until is not None and tick > c.until) else tick
 
     async def _pump(self, session: _Session) -> None:
-        """Send ``session``'s events in replay-time order, from the clock at connection time on."""
-        cursor = self._clock.now()
+        """Send ``session``'s events in replay-time order, from the clock at connection time on
+        (events due at that very ms included); a stream subscribed later starts at the clock then
+        (at "max", at the connection's own position). Tick streams send their precomputed payloads."""
+        cursor = self._clock.now() - 1
         try:
             while True:
                 session.changed.clear()
+                streams = list(session.streams.values())
                 by_symbol: dict[str, set[int]] = {}
-                for st in session.streams.values():
-                    by_symbol.setdefault(st.symbol, set()).add(st.length)
-                tick = min((t for s, ls in by_symbol.items() if (t := self._next_tick(s, cursor, ls)) is not None),
-                           default=None)
-                if tick is None:  # nothing subscribed, or the recording is over
-                    await session.changed.wait()
-                    cursor = max(cursor, self._clock.now())
-                    continue
-                if not await self._clock.wait_until(tick, session.changed):
-                    continue
-                for st in list(session.streams.values()):
-                    for event in self._events_at(st, tick):
-                        await session.ws.send(session.wrap(st.name, event), text=True)
-                cursor = tick
+                for st in streams:
+                    if st.ticks is None:
+                        by_symbol.setdefault(st.symbol, set()).add(st.length)
+                tick_times = [st.ticks.time for st in streams if st.ticks is not None]
+                while not session.changed.is_set():
+                    due = [t for s, ls in by_symbol.items() if (t := self._next_tick(s, cursor, ls)) is not None]
+                    for time in tick_times:
+                        if (k := int(np.searchsorted(time, cursor, "right"))) < len(time):
+                            due.append(int(time[k]))
+                    if not due:  # nothing subscribed, or the recording is over
+                        await session.changed.wait()
+                        cursor = max(cursor, self._clock.now() - 1)
+                        break
+                    tick = min(due)
+                    if not await self._clock.wait_until(tick, session.changed):
+                        if self._clock.speed is not None:  # nothing was due before the clock
+                            cursor = max(cursor, min(self._clock.now(), tick) - 1)
+                        break
+                    for st in streams:
+                        if st.ticks is None:
+                            for event in self._events_at(st, tick):
+                                await session.ws.send(session.wrap(st.name, event), text=True)
+                            continue
+                        lo, hi = np.searchsorted(st.ticks.time, (cursor, tick), "right").tolist()
+                        for payload in st.ticks.payload[lo:hi]:
+                            await session.ws.send(session.wrap_raw(st.name, payload), text=True)
+                    cursor = tick
         except ConnectionClosed:
             pass
         except Exception:
