@@ -89,3 +89,14 @@ def test_columns_keep_at_most_max_rows_and_drop_the_oldest_half():
         assert len(columns) <= 4096
     assert columns.open_time[-1] == 9_999 and list(columns.column("close")[-3:]) == [9_997.0, 9_998.0, 9_999.0]
     assert np.all(np.diff(columns.open_time) == 1)
+
+
+def test_closed_candle_older_than_the_forming_one_is_still_appended():
+    """REST backfill and the stream can interleave: the x:true of T may arrive after T+1 started forming."""
+    book = CandleBook("BTCUSDT", "1m")
+    book.apply(kline(0, 101, True))
+    book.apply(kline(120_000, 105, False))          # T+1 forming (from a REST page)
+    update = book.apply(kline(60_000, 103, True))   # x:true of T from the stream
+    assert update.kind == "closed" and list(book.frame().close) == [101, 103]
+    assert book.forming.open_time == 120_000 and book.gaps == [] and book.duplicates == 0
+    assert book.apply(kline(60_000, 104, False)) is None   # a late forming update of T is stale

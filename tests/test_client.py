@@ -3,12 +3,14 @@
 import asyncio
 import time
 
+import numpy as np
 import orjson
 import pytest
 from websockets.asyncio.server import serve
 
 from thebot_panel.binance.client import BinanceError, Connected, MarketSocket, Status
 from thebot_panel.binance.events import Kline
+from thebot_panel.binance.rest import BinanceAPIError, RestClient
 from thebot_panel.replay import Recording, ReplayServer
 
 
@@ -164,3 +166,22 @@ async def test_unreachable_endpoint_gives_up_after_max_attempts_with_the_reason(
     assert statuses == [Status.CONNECTING, Status.ERROR]
     assert socket.counters.reconnects == 0  # never connected, so nothing to re-connect
     await socket.stop()
+
+
+async def test_rest_klines_are_closed_except_the_forming_newest(replay):
+    rest = RestClient(replay.rest_url)
+    try:
+        klines = await rest.klines("BTCUSDT", "1m", limit=2500)   # three pages
+        assert len(klines) == 2500
+        assert all(k.closed for k in klines[:-1]) and not klines[-1].closed
+        times = [k.open_time for k in klines]
+        assert times == sorted(times) and all(b - a == 60_000 for a, b in zip(times, times[1:]))
+        recorded = replay.recording["BTCUSDT"]
+        i = int(np.searchsorted(recorded.open_time, times[0]))
+        assert [k.close for k in klines[:-1]] == recorded.ohlcv["close"][i:i + 2499].tolist()
+        with pytest.raises(BinanceAPIError, match="Invalid symbol"):
+            await rest.klines("FOOBAR", "1m")
+        with pytest.raises(ValueError, match="unknown symbol FOOBAR"):
+            await rest.validate_symbols(["btcusdt", "foobar"])
+    finally:
+        await rest.close()

@@ -79,12 +79,13 @@ def test_malformed_messages_raise_a_clear_error(raw, reason):
         parse_message(raw)
 
 
-def test_rest_kline_row_is_closed_only_before_server_time():
+def test_rest_kline_row_fields():
     row = [1499040000000, "0.01634790", "0.80000000", "0.01575800", "0.01577100", "148976.11427815",
            1499644799999, "2434.19055334", 308, "1756.87402397", "28.46694368", "0"]
-    assert kline_from_rest("BTCUSDT", "1m", row, 1499644800000).closed is True
-    forming = kline_from_rest("BTCUSDT", "1m", row, 1499644799999)
-    assert forming.closed is False and forming.trades == 308 and forming.high == 0.8
+    kline = kline_from_rest("BTCUSDT", "1m", row, closed=False)
+    assert (kline.open_time, kline.close_time, kline.high, kline.volume) == (1499040000000, 1499644799999, 0.8,
+                                                                               148976.11427815)
+    assert kline.closed is False and kline.trades == 308 and kline.quote_volume == 2434.19055334
 
 
 def test_stream_names_and_intervals():

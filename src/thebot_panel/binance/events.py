@@ -205,15 +205,15 @@ def parse_message(raw: str | bytes) -> Event:
     return parse_event(data)
 
 
-def kline_from_rest(symbol: str, interval: str, row: list, server_time: int) -> Kline:
+def kline_from_rest(symbol: str, interval: str, row: list, closed: bool, event_time: int = 0) -> Kline:
     """A kline from one ``GET /api/v3/klines`` row ``[t, o, h, l, c, v, T, q, n, V, Q, ignore]``.
 
-    The REST row has no ``x`` flag: it is closed when its close time is before ``server_time`` (ms).
+    The REST row has no ``x`` flag: the caller knows whether it is closed (see ``RestClient.klines``).
     """
     return Kline(
         symbol=symbol, interval=interval, open_time=int(row[0]), close_time=int(row[6]),
         open=float(row[1]), high=float(row[2]), low=float(row[3]), close=float(row[4]), volume=float(row[5]),
-        closed=int(row[6]) < server_time, event_time=server_time,
+        closed=closed, event_time=event_time,
         quote_volume=float(row[7]), trades=int(row[8]),
         taker_buy_volume=float(row[9]), taker_buy_quote_volume=float(row[10]),
     )

@@ -65,24 +65,27 @@ class RestClient:
         return wanted
 
     async def klines(self, symbol: str, interval: str, start: int | None = None, end: int | None = None,
-                     limit: int = KLINES_PER_CALL, server_time: int | None = None) -> list[Kline]:
+                     limit: int = KLINES_PER_CALL) -> list[Kline]:
         """Klines with open time in [start, end] (ms, UTC), oldest first, paged by 1000.
 
-        With ``start`` None, the last ``limit`` klines up to ``end`` (or now). ``closed`` is set from
-        ``server_time`` (fetched if not given): the forming kline, if returned, has ``closed=False``.
+        With ``start`` None, the last ``limit`` klines up to ``end`` (or now). Every row but the newest is
+        closed (a newer one exists); the newest is closed only if it had closed before the request, by the
+        server's clock read first — otherwise it is the forming kline, at a partial state (``closed=False``).
         Raises ``BinanceAPIError`` on an error answer (e.g. unknown symbol or interval).
         """
         symbol, step = normalize_symbol(symbol), interval_ms(interval)
-        now = await self.server_time() if server_time is None else server_time
+        now = await self.server_time()
         if start is None:
             end_ = now if end is None else end
             start = end_ - (limit - 1) * step - end_ % step
-        rows: list[Kline] = []
+        rows: list[list] = []
         while end is None or start <= end:
             page = await self._get("/api/v3/klines", symbol=symbol, interval=interval, startTime=start,
                                    endTime=end, limit=min(limit - len(rows), KLINES_PER_CALL))
-            rows.extend(kline_from_rest(symbol, interval, row, now) for row in page)
+            rows.extend(page)
             if len(page) < KLINES_PER_CALL or len(rows) >= limit:
                 break
             start = int(page[-1][0]) + step
-        return rows
+        last = len(rows) - 1
+        return [kline_from_rest(symbol, interval, row, i < last or int(row[6]) < now, now)
+                for i, row in enumerate(rows)]

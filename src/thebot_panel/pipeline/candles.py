@@ -165,13 +165,16 @@ class CandleBook:
     def apply(self, kline: Kline) -> CandleUpdate | None:
         """Apply one kline; returns what changed, or None for a duplicate/stale kline (counted)."""
         last = self.candles.last_open_time
-        if (last is not None and kline.open_time <= last) or (
-                self.forming is not None and kline.open_time < self.forming.open_time):
+        if last is not None and kline.open_time <= last:
             self.duplicates += 1
             return None
         if not kline.closed:
+            if self.forming is not None and kline.open_time < self.forming.open_time:
+                self.duplicates += 1  # a late update of a candle that is no longer forming
+                return None
             self.forming = kline
             return CandleUpdate(self.symbol, self.interval, "forming", kline)
+        # a closed candle newer than the last closed one is always kept, even if a newer one is already forming
         if last is not None and kline.open_time != last + self.step:
             self.gaps.append((last + self.step, kline.open_time))
         self.candles.append(kline.open_time, (kline.open, kline.high, kline.low, kline.close, kline.volume))
