@@ -11,6 +11,7 @@ with the klines, whose 1m candles are the trades aggregated by pandas.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import shutil
@@ -366,9 +367,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_cli_serves_and_answers_ping():
+@contextlib.contextmanager
+def replay_cli(*args):
+    """``python -m thebot_panel.replay --port P *args`` until it printed its URLs; yields (port, printed text).
+    On exit: terminated, and it must have ended cleanly (exit 0, no traceback)."""
     port = free_port()
-    with subprocess.Popen([sys.executable, "-m", "thebot_panel.replay", "--port", str(port), "--speed", "60"],
+    with subprocess.Popen([sys.executable, "-m", "thebot_panel.replay", "--port", str(port), *args],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             lines = []
@@ -376,14 +380,18 @@ def test_cli_serves_and_answers_ping():
                 line = proc.stdout.readline()
                 assert line, f"CLI exited early: {proc.stderr.read()}"
                 lines.append(line)
-            text = "".join(lines)
-            assert f"ws://127.0.0.1:{port}" in text and f"http://127.0.0.1:{port}" in text
-            assert "replay of BTCUSDT, ETHUSDT" in text and "×60" in text
-            assert httpx.get(f"http://127.0.0.1:{port}/api/v3/ping", timeout=5).json() == {}
+            yield port, "".join(lines)
         finally:
             proc.terminate()
             _, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in stderr and "destroyed" not in stderr
+
+
+def test_cli_serves_and_answers_ping():
+    with replay_cli("--speed", "60") as (port, text):
+        assert f"ws://127.0.0.1:{port}" in text and f"http://127.0.0.1:{port}" in text
+        assert "replay of BTCUSDT, ETHUSDT" in text and "×60" in text
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v3/ping", timeout=5).json() == {}
 
 
 @pytest.mark.parametrize("args, needle", [(["--speed", "fast"], "--speed"), (["--speed", "-2"], "--speed"),
@@ -604,22 +612,9 @@ async def test_tick_stream_errors_name_what_is_served(bundled, ticks):
 
 
 def test_cli_serves_a_tick_recording_from_its_first_tick():
-    port = free_port()
-    with subprocess.Popen([sys.executable, "-m", "thebot_panel.replay", "--data", str(TICK_FILE), "--port", str(port),
-                           "--speed", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        try:
-            lines = []
-            while not any("rest:" in line for line in lines):
-                line = proc.stdout.readline()
-                assert line, f"CLI exited early: {proc.stderr.read()}"
-                lines.append(line)
-            text = "".join(lines)
-            assert "replay of BTCUSDT recorded 2024-08-08 → 2024-08-08, from 2024-08-08 23:54 UTC at ×10" in text
-            assert "streams=btcusdt@kline_1m/btcusdt@trade/btcusdt@bookTicker" in text
-            # max_queue=None: a client whose queue is full stops reading and misses the close frame
-            with websockets.sync.client.connect(f"ws://127.0.0.1:{port}/ws/btcusdt@trade", max_queue=None) as ws:
-                assert isinstance(parse_message(ws.recv(timeout=5)), Trade)
-        finally:
-            proc.terminate()
-            _, stderr = proc.communicate(timeout=10)
-    assert proc.returncode == 0 and "Traceback" not in stderr
+    with replay_cli("--data", str(TICK_FILE), "--speed", "10") as (port, text):
+        assert "replay of BTCUSDT recorded 2024-08-08 → 2024-08-08, from 2024-08-08 23:54 UTC at ×10" in text
+        assert "streams=btcusdt@kline_1m/btcusdt@trade/btcusdt@bookTicker" in text
+        # max_queue=None: a client whose queue is full stops reading and misses the close frame
+        with websockets.sync.client.connect(f"ws://127.0.0.1:{port}/ws/btcusdt@trade", max_queue=None) as ws:
+            assert isinstance(parse_message(ws.recv(timeout=5)), Trade)
