@@ -214,7 +214,7 @@ async def test_ws_1m_candle_plays_as_updates_then_the_recorded_close(bundled, bt
     assert {m["stream"] for m in events} == {"btcusdt@kline_1m"}
     first_close = next(i for i, m in enumerate(events) if m["data"]["k"]["x"])
     candle = [m["data"] for m in events[first_close + 1:]]  # one whole candle, seen from its open
-    updates, close = candle[:-1], candle[-1]
+    close = candle[-1]
     t = close["k"]["t"]
     assert [e["k"]["x"] for e in candle] == [False] * 4 + [True]
     assert [e["E"] for e in candle] == [t, t + 15_000, t + 30_000, t + 45_000, t + MIN]

@@ -82,10 +82,6 @@ class Columns:
     def __len__(self) -> int:
         return self._size
 
-    def rows(self):
-        """``(open_time, values)`` pairs, oldest first."""
-        return zip(self._open_time[:self._size].tolist(), self._values[:self._size])
-
     def append(self, open_time: int, values) -> None:
         """Append one row; ``values`` in the order of ``names``."""
         if self._size == len(self._open_time):
@@ -193,12 +189,11 @@ class CandleBook:
         older = [k for k in klines if k.closed and first is not None and k.open_time < first]
         added = 0
         if older:
-            merged = Columns(OHLCV, max_rows=self.candles.max_rows, capacity=len(older) + len(self.candles) + 1024)
-            for k in older:
-                merged.append(k.open_time, (k.open, k.high, k.low, k.close, k.volume))
-            for t, row in self.candles.rows():
-                merged.append(t, row)
-            self.candles, added = merged, len(older)
+            open_time = np.r_[[k.open_time for k in older], self.candles.open_time]
+            values = np.vstack([[(k.open, k.high, k.low, k.close, k.volume) for k in older],
+                                np.column_stack([self.candles.column(name) for name in OHLCV])])
+            self.candles = Columns.from_arrays(OHLCV, open_time, values, max_rows=self.candles.max_rows)
+            added = len(older)
         for k in klines:
             if first is None or k.open_time >= first:
                 update = self.apply(k)

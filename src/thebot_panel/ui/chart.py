@@ -21,6 +21,7 @@ from bokeh.plotting import figure
 from ..graph import Analysis, Recomputed, output_keys
 from ..hub import FeedHub, default_indicators, default_rules
 from ..signals.rules import Signal
+from . import when_served
 
 log = logging.getLogger(__name__)
 
@@ -270,15 +271,6 @@ class CandleChart(pn.viewable.Viewer):
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda _ctx: self.detach())
         return self.layout
-
-
-def when_served(start) -> None:
-    """Run ``start`` once a served page has loaded (no model changes before the page is sent), or now in a
-    notebook, where there is no page load to wait for."""
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-        pn.state.onload(start)
-    else:
-        start()
 
 
 def _legend(indicator, output: str) -> str:

@@ -7,7 +7,7 @@ import html
 import panel as pn
 
 from ..hub import FeedHub
-from .chart import when_served
+from . import when_served
 
 _COLORS = {"connected": "#26a69a", "connecting": "#f5a623", "reconnecting": "#f5a623", "starting": "#f5a623",
            "disconnected": "#9e9e9e", "error": "#ef5350"}
