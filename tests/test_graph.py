@@ -1,15 +1,17 @@
-"""The stream graph: klines → candle book → indicator node → signal node → alerts, on a real recording."""
+"""The stream graph: klines → candle book → indicator nodes → signal node → alerts, on a real recording."""
 
 import dataclasses
 
 import numpy as np
 import pandas as pd
+import pytest
 import talib
 from streamz import Stream
 
 from conftest import klines_of
 from thebot_panel.graph import Analysis, MarketGraph, Recomputed
 from thebot_panel.hub import default_indicators, default_rules
+from thebot_panel.indicators import SMA
 from thebot_panel.signals.alerts import AlertList
 from thebot_panel.signals.rules import Signal
 
@@ -32,24 +34,24 @@ def feed(source, klines):
 
 def test_graph_streams_candles_indicators_and_signals_equal_to_batch(halt_recording):
     source, graph, alerts = build()
-    rows = graph.analysis.sink_to_list()
+    rows = graph.branch.signals.sink_to_list()
     feed(source, klines_of(halt_recording))
     closes = halt_recording.close.to_numpy()
     assert len(graph.book) == len(halt_recording)
     closed = [r for r in rows if type(r) is Analysis and r.candle.closed]
     forming = [r for r in rows if type(r) is Analysis and not r.candle.closed]
     assert len(closed) == len(halt_recording) and len(forming) == 2 * len(halt_recording)
-    np.testing.assert_allclose(graph.analysis.history.column("ema_fast"), talib.EMA(closes, 9), rtol=1e-9,
+    np.testing.assert_allclose(graph.branch.column("ema_fast"), talib.EMA(closes, 9), rtol=1e-9,
                                equal_nan=True)
-    np.testing.assert_allclose(graph.analysis.history.column("rsi"), talib.RSI(closes, 14), rtol=1e-9,
+    np.testing.assert_allclose(graph.branch.column("rsi"), talib.RSI(closes, 14), rtol=1e-9,
                                equal_nan=True)
     # the provisional value on the final forming update equals the committed one
     final_forming = [r for r in forming[1::2]]
     np.testing.assert_allclose([r.values["ema_slow"] for r in final_forming],
-                               graph.analysis.history.column("ema_slow"), rtol=1e-12, equal_nan=True)
-    streamed = list(graph.signals.history)
-    frame = graph.analysis.frame()
-    batch = sorted((s for rule in graph.signals.rules for s in rule.batch(frame, "BTCUSDT", "1m")),
+                               graph.branch.column("ema_slow"), rtol=1e-12, equal_nan=True)
+    streamed = list(graph.branch.signals.history)
+    frame = graph.branch.frame()
+    batch = sorted((s for rule in graph.branch.signals.rules for s in rule.batch(frame, "BTCUSDT", "1m")),
                    key=lambda s: s.open_time)
     assert streamed == batch and len(streamed) > 50
     assert {s.rule for s in streamed} == {"EMA(9)×EMA(21)", "RSI(14) 30/70"}
@@ -60,23 +62,23 @@ def test_parameter_change_recomputes_history_and_signals(halt_recording):
     source, graph, _ = build()
     klines = klines_of(halt_recording)
     feed(source, klines[:2000])
-    out = graph.analysis.sink_to_list()
-    signals_out = graph.signals.sink_to_list()
-    graph.analysis.indicators["ema_fast"].period = 12
-    assert [type(x) for x in out] == [Recomputed] and [type(x) for x in signals_out] == [Recomputed]
+    node_out = graph.branch.nodes["ema_fast"].sink_to_list()
+    signals_out = graph.branch.signals.sink_to_list()
+    graph.branch.indicators["ema_fast"].period = 12
+    assert [type(x) for x in node_out] == [Recomputed] and [type(x) for x in signals_out] == [Recomputed]
     closes = halt_recording.close.to_numpy()
-    np.testing.assert_allclose(graph.analysis.history.column("ema_fast"), talib.EMA(closes[:2000], 12), rtol=1e-9,
+    np.testing.assert_allclose(graph.branch.column("ema_fast"), talib.EMA(closes[:2000], 12), rtol=1e-9,
                                equal_nan=True)
-    assert list(graph.analysis.frame().columns) == ["open", "high", "low", "close", "volume", "ema_12", "ema_21",
+    assert list(graph.branch.frame().columns) == ["open", "high", "low", "close", "volume", "ema_12", "ema_21",
                                                     "rsi_14"]
-    assert graph.signals.rules[0].fast == "ema_12"
+    assert graph.branch.signals.rules[0].fast == "ema_12"
     feed(source, klines[2000:])   # continues incrementally after the recompute
-    np.testing.assert_allclose(graph.analysis.history.column("ema_fast"), talib.EMA(closes, 12), rtol=1e-9,
+    np.testing.assert_allclose(graph.branch.column("ema_fast"), talib.EMA(closes, 12), rtol=1e-9,
                                equal_nan=True)
-    frame = graph.analysis.frame()
-    batch = sorted((s for rule in graph.signals.rules for s in rule.batch(frame, "BTCUSDT", "1m")),
+    frame = graph.branch.frame()
+    batch = sorted((s for rule in graph.branch.signals.rules for s in rule.batch(frame, "BTCUSDT", "1m")),
                    key=lambda s: s.open_time)
-    assert list(graph.signals.history) == batch
+    assert list(graph.branch.signals.history) == batch
     assert "EMA(12)×EMA(21)" in {s.rule for s in batch}
 
 
@@ -84,26 +86,46 @@ def test_session_branch_is_detached_on_destroy(halt_recording):
     source, graph, _ = build()
     feed(source, klines_of(halt_recording.head(300)))
     indicators = default_indicators()
-    node, signals = graph.branch(indicators, default_rules(indicators))
-    sink = node.sink_to_list()
-    assert len(graph.candles.downstreams) == 2 and len(node.history) == 300   # branch starts from the history
+    branch = graph.add_branch(indicators, default_rules(indicators))
+    sink = branch.signals.sink_to_list()
+    assert len(graph.candles.downstreams) == 2 and len(branch.column("rsi")) == 300   # starts from the history
     feed(source, klines_of(halt_recording.iloc[300:310]))
-    assert len(sink) == 30
-    signals.destroy()
-    node.destroy()
-    assert len(graph.candles.downstreams) == 1
+    assert len([x for x in sink if type(x) is Analysis]) == 30
+    branch.destroy()
+    assert len(graph.candles.downstreams) == 1 and graph.branches == [graph.branch]
     feed(source, klines_of(halt_recording.iloc[310:320]))
-    assert len(sink) == 30 and len(graph.book) == 320
+    assert len([x for x in sink if type(x) is Analysis]) == 30 and len(graph.book) == 320
 
 
 def test_warm_up_after_live_candles_recomputes_every_node(halt_recording):
     source, graph, _ = build()
     klines = klines_of(halt_recording.head(500))
     feed(source, klines[450:])            # the stream came first
-    out = graph.analysis.sink_to_list()
+    out = graph.branch.signals.sink_to_list()
     graph.load(klines[:460])              # then the REST history
     assert type(out[-1]) is Recomputed and len(graph.book) == 500
-    np.testing.assert_allclose(graph.analysis.history.column("ema_slow"),
+    np.testing.assert_allclose(graph.branch.column("ema_slow"),
                                talib.EMA(halt_recording.close.to_numpy()[:500], 21), rtol=1e-9, equal_nan=True)
-    assert all(type(s) is Signal for s in graph.signals.history)
-    assert pd.Index(graph.analysis.frame().index).is_monotonic_increasing
+    assert all(type(s) is Signal for s in graph.branch.signals.history)
+    assert pd.Index(graph.branch.frame().index).is_monotonic_increasing
+
+
+def test_indicators_are_added_and_removed_on_a_running_branch(halt_recording):
+    source, graph, _ = build()
+    klines = klines_of(halt_recording)
+    feed(source, klines[:1000])
+    branch = graph.branch
+    out = branch.signals.sink_to_list()
+    branch.add("sma", SMA(period=50))
+    assert [type(x) for x in out] == [Recomputed] and list(branch.nodes) == ["ema_fast", "ema_slow", "rsi", "sma"]
+    branch.remove("rsi")
+    assert len(graph.candles.downstreams) == 1 and "rsi_14" not in branch.frame().columns
+    assert [r.label for r in branch.signals.active] == ["EMA(9)×EMA(21)"]  # the RSI rule rests without its series
+    feed(source, klines[1000:])
+    closes = halt_recording.close.to_numpy()
+    np.testing.assert_allclose(branch.column("sma"), talib.SMA(closes, 50), rtol=1e-9, equal_nan=True)
+    last = [x for x in out if type(x) is Analysis][-1]
+    assert set(last.values) == {"ema_fast", "ema_slow", "sma"}
+    assert all(s.rule == "EMA(9)×EMA(21)" for s in list(branch.signals.history)[-20:])
+    with pytest.raises(ValueError, match="'sma' is already on this chart"):
+        branch.add("sma", SMA())

@@ -49,10 +49,10 @@ async def test_reconnect_backfills_missing_klines(replay):
             for column in ("open", "high", "low", "close", "volume"):
                 np.testing.assert_array_equal(b.candles.column(column), expected[column])
             assert b.gaps == [] and len(b) >= 230
-        node = hub.market("BTCUSDT", "1m").analysis
+        branch = hub.market("BTCUSDT", "1m").branch
         closes = book.candles.column("close")
-        np.testing.assert_allclose(node.history.column("ema_fast"), talib.EMA(closes, 9), rtol=1e-9, equal_nan=True)
-        np.testing.assert_allclose(node.history.column("rsi"), talib.RSI(closes, 14), rtol=1e-9, equal_nan=True)
+        np.testing.assert_allclose(branch.column("ema_fast"), talib.EMA(closes, 9), rtol=1e-9, equal_nan=True)
+        np.testing.assert_allclose(branch.column("rsi"), talib.RSI(closes, 14), rtol=1e-9, equal_nan=True)
     finally:
         await hub.stop()
 

@@ -1,16 +1,18 @@
-"""The stream graph: klines → candle book → indicator node → signal node → alerts, one chain per
+"""The stream graph: klines → candle book → one node per indicator → signal node → alerts, one chain per
 (symbol, interval), built on streamz and run asynchronously in the app's event loop.
 
 Reading left to right::
 
     source.filter(is this market's kline).map(book.apply).filter(changed)   # candles
-          .indicate(book, {"ema_fast": EMA(9), ...})                         # Analysis rows
-          .signal([Crossover(...), ...])                                     # Signal records
+          .indicate(book, "ema_fast", EMA(9)).indicate(book, "rsi", RSI(14)) # Analysis rows
+          .signal(branch, [Crossover(...), ...])                             # Analysis + Signal records
           .sink(alerts.append)
 
-Sessions (browser tabs, notebook cells) hang their own ``indicate``/``signal`` branch off
-``MarketGraph.candles`` and ``destroy()`` it when they end. When an indicator parameter changes,
-its node recomputes from the book's history and emits a ``Recomputed`` marker downstream.
+A ``Branch`` is such a chain of indicator nodes and its signal node. The hub keeps one per market
+for its alerts; sessions (browser tabs, notebook cells) hang their own off ``MarketGraph.candles``,
+add and remove indicators on it while it runs, and ``destroy()`` it when they end. When an
+indicator parameter changes, its node recomputes from the book's history and emits a
+``Recomputed`` marker downstream.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from streamz import Stream
 
@@ -29,7 +30,7 @@ from .signals.rules import Signal
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    """One candle update with every indicator value of the node at that candle (provisional if forming)."""
+    """One candle update with the indicator values of the nodes it went through (provisional if forming)."""
 
     candle: CandleUpdate
     values: dict[str, float]
@@ -37,88 +38,66 @@ class Analysis:
 
 @dataclass(frozen=True, slots=True)
 class Recomputed:
-    """The node recomputed its whole history (a parameter changed): readers reload from the node."""
+    """A node recomputed its whole history (a parameter changed, history loaded): readers reload."""
 
     node: Stream
 
 
 @Stream.register_api()
 class indicate(Stream):
-    """Indicator node: for every ``CandleUpdate`` emits an ``Analysis`` with one value per key.
+    """Indicator node: one indicator, after the candles or after another indicator node.
 
-    ``indicators`` maps a stable key (e.g. ``"ema_fast"``) to an ``Indicator``; multi-output
-    indicators give keys ``"<key>.<output>"``. Committed values of closed candles are kept in
-    ``history`` (``Columns`` keyed by open time) for views and notebooks; the provisional values
-    of the forming candle in ``forming``. A parameter change of any indicator recomputes it over
-    ``book``'s closed candles (batch == streaming) and emits ``Recomputed``.
+    For every ``CandleUpdate`` (or ``Analysis`` from the node before) it emits an ``Analysis`` with
+    its own values added under ``keys`` (``key``, or ``"<key>.<output>"`` for several outputs).
+    Committed values of closed candles are kept in ``history`` (``Columns`` aligned with the book's
+    candles), the provisional values of the forming candle in ``forming``. A parameter change
+    recomputes the indicator over ``book``'s closed candles (batch == streaming) and emits
+    ``Recomputed``; a ``Recomputed`` from upstream is passed on.
     """
 
-    def __init__(self, upstream, book: CandleBook, indicators: dict, **kwargs):
-        self.book = book
-        self.indicators = dict(indicators)
+    def __init__(self, upstream, book: CandleBook, key: str, indicator, **kwargs):
+        self.book, self.key, self.indicator = book, key, indicator
         self.forming: dict[str, float] = {}
         super().__init__(upstream, **kwargs)
-        self._watchers = [ind.param.watch(self.recompute, [p for p in ind.param if p != "name"])
-                          for ind in self.indicators.values()]
-        self.history = Columns(self.keys)
+        self._watcher = indicator.param.watch(self.recompute, indicator._parameter_names())
         self._recompute()
 
     @property
     def keys(self) -> list[str]:
-        return [k for key, ind in self.indicators.items() for k in output_keys(key, ind)]
+        return output_keys(self.key, self.indicator)
 
     def labels(self) -> dict[str, str]:
-        """Key → the indicator's column name for its current parameters (e.g. ``"ema_fast": "ema_9"``)."""
-        return {k: col for key, ind in self.indicators.items()
-                for k, col in zip(output_keys(key, ind), ind.columns)}
+        """Key → column name for the current parameters (e.g. ``"ema_fast": "ema_9"``)."""
+        return dict(zip(self.keys, self.indicator.columns))
 
-    def _values(self, kline: Kline, closed: bool) -> dict[str, float]:
-        values = {}
-        for key, ind in self.indicators.items():
-            values.update(zip(output_keys(key, ind), ind.update(kline, closed)))
-        return values
-
-    def update(self, x: CandleUpdate, who=None, metadata=None):
-        values = self._values(x.kline, x.closed)
-        if x.closed:
-            self.history.append(x.kline.open_time, tuple(values.values()))
+    def update(self, x, who=None, metadata=None):
+        if type(x) is Recomputed:
+            return self._emit(x, metadata=metadata)
+        candle, values = (x.candle, dict(x.values)) if type(x) is Analysis else (x, {})
+        out = self.indicator.update(candle.kline, candle.closed)
+        if candle.closed:
+            self.history.append(candle.kline.open_time, out)
             self.forming = {}
         else:
-            self.forming = values
-        return self._emit(Analysis(x, values), metadata=metadata)
+            self.forming = dict(zip(self.keys, out))
+        values.update(zip(self.keys, out))
+        return self._emit(Analysis(candle, values), metadata=metadata)
 
-    def _recompute(self, changed=None) -> None:
-        """Recompute ``changed`` indicators (all if None) over the book's closed candles."""
+    def _recompute(self) -> None:
         history = self.book.frame()
-        if changed is None or len(self.history) != len(history):
-            columns = [ind.recompute(history).to_numpy() for ind in self.indicators.values()]
-            values = np.hstack(columns) if columns else np.empty((len(history), 0))
-            self.history = Columns.from_arrays(self.keys, self.book.candles.open_time, values,
-                                               max_rows=self.book.candles.max_rows)
-        else:
-            for key, ind in self.indicators.items():
-                if ind in changed:
-                    for k, column in zip(output_keys(key, ind), ind.recompute(history).to_numpy().T):
-                        self.history.set_column(k, column)
+        values = self.indicator.recompute(history).to_numpy()
+        self.history = Columns.from_arrays(self.keys, self.book.candles.open_time, values,
+                                           max_rows=self.book.candles.max_rows)
         forming = self.book.forming
-        self.forming = self._values(forming, False) if forming is not None else {}
+        self.forming = {} if forming is None else dict(zip(self.keys, self.indicator.update(forming, False)))
 
     def recompute(self, *events) -> None:
-        """Recompute over the book's history and emit ``Recomputed``: only the indicators whose parameters
-        changed when called as their param watcher, all of them otherwise (e.g. after a warm-up)."""
-        self._recompute({e.obj for e in events} if events else None)
+        """Recompute over the book's history and emit ``Recomputed`` (the indicator's parameter watcher)."""
+        self._recompute()
         self._emit(Recomputed(self))
 
-    def frame(self) -> pd.DataFrame:
-        """Closed candles joined with the indicator columns, named for the current parameters.
-
-        Index ``open_time`` (UTC); columns open, high, low, close, volume, then e.g. ema_9, rsi_14.
-        """
-        return self.book.frame().join(self.history.frame().rename(columns=self.labels()))
-
     def destroy(self, streams=None):
-        for ind, watcher in zip(self.indicators.values(), self._watchers):
-            ind.param.unwatch(watcher)
+        self.indicator.param.unwatch(self._watcher)
         super().destroy(streams)
 
 
@@ -128,25 +107,106 @@ def output_keys(key: str, indicator) -> list[str]:
     return [key] if len(outputs) == 1 else [f"{key}.{out}" for out in outputs]
 
 
+class Branch:
+    """Indicator nodes chained after one market's candles, ending in a signal node (``signals``).
+
+    ``indicators`` maps a stable key (e.g. ``"ema_fast"``) to an ``Indicator``. ``add`` and
+    ``remove`` change the chain while it runs; ``signals`` passes every ``Analysis`` on, so a view
+    sinks only ``signals``. ``destroy()`` detaches the whole branch.
+    """
+
+    def __init__(self, market: MarketGraph, indicators: dict, rules, max_signals: int = 1000):
+        self.market, self.book = market, market.book
+        self.nodes: dict[str, indicate] = {}
+        tail = market.candles
+        for key, indicator in indicators.items():
+            tail = self.nodes[key] = tail.indicate(self.book, key, indicator)
+        self.signals = tail.signal(self, rules, max_signals=max_signals)
+        market.branches.append(self)
+
+    @property
+    def indicators(self) -> dict:
+        return {key: node.indicator for key, node in self.nodes.items()}
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for node in self.nodes.values() for k in node.keys]
+
+    def labels(self) -> dict[str, str]:
+        """Value key → column name of every indicator output (e.g. ``"rsi": "rsi_14"``)."""
+        return {k: col for node in self.nodes.values() for k, col in node.labels().items()}
+
+    def forming(self) -> dict[str, float]:
+        """Provisional values of the forming candle, by key (empty when none is forming)."""
+        return {k: v for node in self.nodes.values() for k, v in node.forming.items()}
+
+    def column(self, key: str):
+        """Committed values of one key over the book's closed candles (float64 array)."""
+        return self.nodes[key.partition(".")[0]].history.column(key)
+
+    def frame(self) -> pd.DataFrame:
+        """Closed candles joined with the indicator columns, named for the current parameters.
+
+        Index ``open_time`` (UTC); columns open, high, low, close, volume, then e.g. ema_9, rsi_14.
+        """
+        frames = [node.history.frame().rename(columns=node.labels()) for node in self.nodes.values()]
+        return self.book.frame().join(frames) if frames else self.book.frame()
+
+    def add(self, key: str, indicator) -> indicate:
+        """Append an indicator node (computed over the history at once); ``ValueError`` if ``key`` is taken."""
+        if key in self.nodes:
+            raise ValueError(f"an indicator with key {key!r} is already on this chart")
+        tail = list(self.nodes.values())[-1] if self.nodes else self.market.candles
+        tail.disconnect(self.signals)
+        node = self.nodes[key] = tail.indicate(self.book, key, indicator)
+        node.connect(self.signals)
+        node.recompute()
+        return node
+
+    def remove(self, key: str) -> None:
+        """Take an indicator node out of the chain; ``KeyError`` if there is none with ``key``."""
+        node = self.nodes.pop(key)
+        upstream, = node.upstreams
+        downstream = next(d for d in node.downstreams if d is self.signals or d in self.nodes.values())
+        upstream.disconnect(node)
+        node.disconnect(downstream)
+        upstream.connect(downstream)
+        node.destroy()
+        self.signals.update(Recomputed(node))
+
+    def recompute(self) -> None:
+        """Recompute every node over the book (after a history load) and tell the views once."""
+        for node in self.nodes.values():
+            node._recompute()
+        self.signals.update(Recomputed(self.signals))
+
+    def destroy(self) -> None:
+        for node in (self.signals, *self.nodes.values()):
+            node.destroy()
+        self.market.branches.remove(self)
+
+
 @Stream.register_api()
 class signal(Stream):
     """Signal node: evaluates its rules on every closed candle's ``Analysis`` and emits each ``Signal``.
 
+    Every ``Analysis`` is passed on before the signals it gives, so views sink this node only.
     Rules name series by indicator column (``"ema_9"``, ``"rsi_14"``); when a parameter change renames
     a column (``ema_9`` → ``ema_12``) the rules follow. Keeps the last ``max_signals`` in ``history``
-    (oldest first); on ``Recomputed`` it re-derives the history in batch from the indicator node's
-    frame (the same signals streaming gives) and forwards the marker.
+    (oldest first); on ``Recomputed`` it re-derives the history in batch from ``branch.frame()``
+    (the same signals streaming gives) and emits ``Recomputed(self)``.
     """
 
-    def __init__(self, upstream: indicate, rules, max_signals: int = 1000, **kwargs):
+    def __init__(self, upstream, branch: Branch, rules, max_signals: int = 1000, **kwargs):
+        self.branch = branch
         self.rules = list(rules)
         self.history: collections.deque[Signal] = collections.deque(maxlen=max_signals)
         super().__init__(upstream, **kwargs)
-        self._labels = upstream.labels()
-        self._rebuild(upstream)
+        self._labels = branch.labels()
+        self._rebuild()
 
-    def _rebuild(self, node: indicate) -> None:
-        labels = node.labels()
+    def _rebuild(self) -> None:
+        labels = self.branch.labels()
         renamed = {self._labels[k]: col for k, col in labels.items() if self._labels.get(k, col) != col}
         self._labels = labels
         for rule in self.rules:
@@ -154,28 +214,30 @@ class signal(Stream):
                        if isinstance(value, str) and value in renamed}
             if changes:
                 rule.param.update(changes)
-        frame = node.frame()
-        symbol, interval = node.book.symbol, node.book.interval
-        found = sorted((s for rule in self.rules for s in rule.batch(frame, symbol, interval)),
+        frame = self.branch.frame()
+        book = self.branch.book
+        # a rule whose series left the chart (its indicator was removed) rests until they are back
+        self.active = [rule for rule in self.rules if set(rule.columns) <= set(frame.columns)]
+        found = sorted((s for rule in self.active for s in rule.batch(frame, book.symbol, book.interval)),
                        key=lambda s: s.open_time)
         self.history.clear()
         self.history.extend(found)
-        if len(frame):  # continue streaming from the last closed candle of the history
-            last = frame.iloc[-1]
-            for rule in self.rules:
-                rule.reset()
-                rule.update(int(frame.index[-1].value // 1_000_000), last["close"], last, symbol, interval)
+        for rule in self.active:  # continue streaming from the last closed candle of the history
+            rule.reset()
+            if len(frame):
+                last = frame.iloc[-1]
+                rule.update(int(frame.index[-1].value // 1_000_000), last["close"], last, book.symbol, book.interval)
 
     def update(self, x, who=None, metadata=None):
         if type(x) is Recomputed:
-            self._rebuild(x.node)
+            self._rebuild()
             return self._emit(Recomputed(self), metadata=metadata)
+        results = self._emit(x, metadata=metadata)
         if not x.candle.closed:
-            return None
+            return results
         k = x.candle.kline
         values = {self._labels[key]: v for key, v in x.values.items()}
-        results = []
-        for rule in self.rules:
+        for rule in self.active:
             found = rule.update(k.open_time, k.close, values, k.symbol, k.interval)
             if found is not None:
                 self.history.append(found)
@@ -184,31 +246,33 @@ class signal(Stream):
 
 
 class MarketGraph:
-    """The chain of one (symbol, interval) hanging off the shared ``source`` of parsed events."""
+    """The chain of one (symbol, interval) hanging off the shared ``source`` of parsed events.
+
+    ``branch`` is the hub's own ``Branch`` (its signals feed ``alerts``); ``branches`` lists every
+    branch on the candles, sessions' included.
+    """
 
     def __init__(self, source: Stream, symbol: str, interval: str, indicators: dict, rules, alerts):
         self.symbol, self.interval = symbol, interval
         self.book = CandleBook(symbol, interval)
+        self.branches: list[Branch] = []
         self.klines = source.filter(self._mine)
         self.candles = self.klines.map(self.book.apply).filter(_is_not_none)
-        self.analysis = self.candles.indicate(self.book, indicators)
-        self.signals = self.analysis.signal(rules)
-        self.alerts = self.signals.filter(_is_signal).sink(alerts.append)
+        self.branch = Branch(self, indicators, rules)
+        self.alerts = self.branch.signals.filter(_is_signal).sink(alerts.append)
 
     def _mine(self, event) -> bool:
         return type(event) is Kline and event.symbol == self.symbol and event.interval == self.interval
 
     def load(self, klines) -> None:
-        """Merge REST klines (warm-up) into the book; every indicator node on it recomputes."""
+        """Merge REST klines (warm-up) into the book; every branch on it recomputes."""
         self.book.load(klines)
-        for node in list(self.candles.downstreams):
-            if isinstance(node, indicate):
-                node.recompute()
+        for branch in self.branches:
+            branch.recompute()
 
-    def branch(self, indicators: dict, rules) -> tuple[indicate, signal]:
-        """A session's own indicator and signal nodes after this market's candles; ``destroy()`` both when done."""
-        node = self.candles.indicate(self.book, indicators)
-        return node, node.signal(rules)
+    def add_branch(self, indicators: dict, rules) -> Branch:
+        """A session's own indicator and signal nodes after this market's candles; ``destroy()`` it when done."""
+        return Branch(self, indicators, rules)
 
 
 def _is_not_none(x) -> bool:

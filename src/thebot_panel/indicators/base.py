@@ -1,58 +1,38 @@
-"""The incremental indicator: one pure recurrence, from which the base derives live, provisional and batch values.
+"""The indicator: parameters declared with ``param``, one compiled recurrence, everything else from the base.
 
-A subclass declares its parameters with ``param`` and writes its recurrence once, as ``step``::
+A subclass declares its parameters (which are also its widgets), its outputs and where it is drawn,
+and names the kernel holding its recurrence (``_kernels.pyx``)::
 
-    class EMA(Indicator):
-        period = param.Integer(default=20, bounds=(2, 1000))
+    class EMA(PriceIndicator):
+        \"\"\"Exponential moving average ...; equals talib.EMA.\"\"\"
+        period = param.Integer(default=20, bounds=(2, 1000), doc="...")
         outputs = ("ema",)
 
-        def initial_state(self):
-            return 0, 0.0
+        def kernel(self, inputs):
+            return _kernels.EMA(inputs, self.period)
 
-        def step(self, state, x, past):
-            n, ema = state
-            ...
-            return (n + 1, ema), (ema,)
+        @property
+        def lookback(self):
+            return self.period - 1
 
 The base class then gives ``update(candle, closed)`` (O(1) per candle; provisional for a forming
-candle), ``batch(frame)`` (the same loop over a history, hence the same numbers) and ``recompute``.
+candle), ``batch(frame)`` (the same recurrence over a history, hence the same numbers),
+``recompute(frame)`` and chaining (``EMA(period=9, of=RSI(14))``).
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
-from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import param
 
-from ..pipeline.candles import OHLCV
+from . import _kernels
 
-NAN = math.nan
-
-#: Candle prices an indicator can take as its input. Each works on a ``Kline`` (floats) and on the
-#: batch twin of a frame (float64 arrays), with the same float operations in the same order.
-SOURCES = {
-    "open": lambda c: c.open,
-    "high": lambda c: c.high,
-    "low": lambda c: c.low,
-    "close": lambda c: c.close,
-    "hl2": lambda c: (c.high + c.low) / 2,
-    "hlc3": lambda c: (c.high + c.low + c.close) / 3,
-    "ohlc4": lambda c: (c.open + c.high + c.low + c.close) / 4,
-}
-
-
-@dataclass(slots=True)
-class _Committed:
-    """What closed candles have built: the recurrence state and the last ``window`` inputs."""
-
-    state: Any
-    inputs: deque
+#: Prices a single-input indicator can take from each candle (``source``).
+PRICE_SOURCES = ("close", "open", "high", "low", "hl2", "hlc3", "ohlc4")
+_COLUMNS = _kernels.CANDLE  # open, high, low, close, volume, open_time
 
 
 class Indicator(param.Parameterized):
@@ -62,86 +42,130 @@ class Indicator(param.Parameterized):
 
     - parameters (``param.Integer(default, bounds=..., doc=...)``), which are also its widgets;
     - ``outputs``: names of its values, e.g. ``("ema",)`` or ``("macd", "signal", "hist")``;
+    - ``fields``: the candle fields it reads, e.g. ``("high", "low", "close")`` (``PriceIndicator``
+      reads one, chosen by its ``source`` parameter, or another indicator's output);
     - ``pane``: where a chart draws it, ``"price"`` (over the candles) or ``"own"`` (a sub-pane);
-    - ``levels`` (optional): reference lines of an own pane, e.g. RSI's ``(30.0, 70.0)``;
-    - ``initial_state()``: the state before any candle;
-    - ``step(state, x, past) -> (new_state, values)``: pure; ``x`` is this candle's input (see
-      ``take``), ``past`` a read-only deque of the last ``window`` committed inputs (oldest first,
-      ``past[-1]`` the previous one), ``values`` a tuple with one float per output (NaN in warm-up);
-    - ``lookback``: inputs before the first non-NaN value (TA-Lib's lookback);
-    - ``window`` (default 0): how many past inputs ``step`` reads.
+      ``levels`` (optional): reference lines of an own pane, e.g. RSI's ``(30.0, 70.0)``;
+      ``styles`` (optional): output → ``"line"`` (default), ``"histogram"`` or ``"dots"``;
+    - ``kernel(inputs)``: its compiled recurrence (a ``_kernels.Kernel``) for the current parameters;
+    - ``lookback``: candles before the first non-NaN value (TA-Lib's lookback).
 
-    Inside ``step`` read parameters from ``self.p``, a plain snapshot of their values taken at
-    ``reset``: a ``param`` descriptor read costs ~3 µs, which would dominate an update.
-
-    Changing a parameter resets the committed state (values are NaN again until a new warm-up):
-    call ``recompute(history)`` to refill it; the graph node does so on a parameter watch (the reset
-    watcher is registered at construction, so it runs before any later watcher's recompute).
+    ``update(candle, closed)`` is the kernel's own method (no Python in between): it returns a tuple
+    with one float per output, NaN in the warm-up; a forming candle (``closed=False``) gets
+    provisional values and commits nothing. Changing a parameter resets the committed state: call
+    ``recompute(history)`` to refill it (the graph's indicator node does so on a parameter watch).
     An invalid parameter value raises ``ValueError`` naming the parameter, the value and the bounds.
     """
 
-    source = param.Selector(default="close", objects=list(SOURCES),
-                            doc="Candle price the indicator is computed on: hl2 = (high+low)/2, "
-                                "hlc3 = (high+low+close)/3, ohlc4 = (open+high+low+close)/4.")
-
     outputs: ClassVar[tuple[str, ...]] = ()
+    fields: ClassVar[tuple[str, ...]] = ("close",)
     pane: ClassVar[str] = "price"
     levels: ClassVar[tuple[float, ...]] = ()
+    styles: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **params):
         super().__init__(**params)
         self.reset()
-        self.param.watch(self._parameters_changed, [name for name in self.param if name != "name"])
+        self.param.watch(self._parameters_changed, self._parameter_names())
 
     def __setattr__(self, name, value):
         try:
             super().__setattr__(name, value)
         except ValueError as exc:
             spec = self.param[name]
-            allowed = f"bounds {spec.bounds}" if hasattr(spec, "bounds") else f"one of {spec.objects}"
+            if getattr(spec, "bounds", None) is not None:
+                allowed = f"bounds {spec.bounds}"
+            elif hasattr(spec, "objects"):
+                allowed = f"one of {list(spec.objects)}"
+            else:
+                allowed = str(exc)
             raise ValueError(f"{type(self).__name__}.{name}={value!r} is invalid; allowed: {allowed} ({exc})") from None
+
+    def _parameter_names(self) -> list[str]:
+        return [name for name in self.param if name != "name"]
 
     def _parameters_changed(self, *events) -> None:
         self.reset()
 
     # --- what a subclass writes -------------------------------------------------------------
-    def initial_state(self) -> Any:
-        """The recurrence state before any candle."""
-        raise NotImplementedError
-
-    def step(self, state: Any, x: Any, past: deque) -> tuple[Any, tuple[float, ...]]:
-        """Pure recurrence: committed ``state`` + input ``x`` -> ``(new_state, values)``."""
+    def kernel(self, inputs) -> _kernels.Kernel:
+        """The compiled recurrence for the current parameters, reading ``inputs`` (see ``_kernels.Kernel``)."""
         raise NotImplementedError
 
     @property
     def lookback(self) -> int:
-        """Number of inputs before the first non-NaN value (equals TA-Lib's lookback)."""
+        """Inputs before the first non-NaN value (equals TA-Lib's lookback of the same function)."""
         raise NotImplementedError
 
     @property
-    def window(self) -> int:
-        """Number of committed inputs ``step`` reads through ``past``."""
-        return 0
-
-    def take(self, candle) -> Any:
-        """This indicator's input from ``candle``: a ``Kline`` (a float) or the batch twin (an array).
-
-        Multi-input indicators override it to return a tuple, e.g. ``candle.high, candle.low,
-        candle.close``; ``step`` then receives a tuple of floats.
-        """
-        return SOURCES[self.p.source](candle)
+    def warmup(self) -> int:
+        """Candles before the first non-NaN value: ``lookback``, plus the upstream's warm-up when chained."""
+        return self.lookback
 
     # --- what the base gives -----------------------------------------------------------------
+    def _inputs(self):
+        return self.fields
+
+    def _new_kernel(self) -> _kernels.Kernel:
+        return self.kernel(self._inputs())
+
+    def reset(self) -> None:
+        """Forget all committed candles (values are NaN again until the next warm-up)."""
+        self._live = self._new_kernel()
+        self.update = self._live.update
+
+    def update(self, candle, closed: bool) -> tuple[float, ...]:  # replaced per instance by the kernel's method
+        """Values for ``candle`` (a ``Kline`` or any record with the needed attributes); see the class docstring."""
+        return self._live.update(candle, closed)
+
+    @property
+    def needs(self) -> list[str]:
+        """Candle columns the indicator reads, e.g. ``["high", "low", "close"]``."""
+        mask = self._live.needs
+        return [c for i, c in enumerate(_COLUMNS) if mask & (1 << i)]
+
+    def batch(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Values over a candle frame, exactly as ``update`` gives them one closed candle at a time.
+
+        ``frame``: index = open time (``DatetimeIndex``, UTC), float columns open/high/low/close/volume
+        (only those the indicator ``needs``). Returns a frame with the same index and one float64
+        column per output (``columns``), NaN during the warm-up. Does not touch the committed state.
+        Raises ``ValueError`` naming a needed column that ``frame`` lacks.
+        """
+        return self._run(self._new_kernel(), frame)
+
+    def recompute(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``batch(frame)``, leaving the committed state at the end of ``frame`` so updates continue from there."""
+        kernel = self._new_kernel()
+        out = self._run(kernel, frame)
+        self._live, self.update = kernel, kernel.update
+        return out
+
+    def _run(self, kernel: _kernels.Kernel, frame: pd.DataFrame) -> pd.DataFrame:
+        candles = np.zeros((len(frame), len(_COLUMNS)))
+        for i, column in enumerate(_COLUMNS):
+            if not kernel.needs & (1 << i):
+                continue
+            if column == "open_time":
+                candles[:, i] = frame.index.as_unit("ms").asi8
+            elif column in frame.columns:
+                candles[:, i] = frame[column].to_numpy("float64")
+            else:
+                raise ValueError(f"{self.label} needs a {column!r} column; the frame has {list(frame.columns)}")
+        out = np.empty((len(frame), len(self.outputs)))
+        kernel.run(candles, out)
+        return pd.DataFrame(out, index=frame.index, columns=self.columns)
+
     @property
     def label(self) -> str:
-        """Display name: class and parameter values, e.g. ``"EMA(20)"``, ``"EMA(20, hl2)"``."""
+        """Display name: class and parameter values, e.g. ``"EMA(20)"``, ``"EMA(20, hl2)"``, ``"EMA(9) of RSI(14)"``."""
         return f"{type(self).__name__}({', '.join(map(str, self._key()))})"
 
     def column(self, output: str) -> str:
         """Column name of one output: the output and the parameter values joined by ``_``.
 
-        E.g. ``"ema_20"``, ``"ema_20_hl2"``, ``"macd_12_26_9"``: parameters in declaration order,
-        ``source`` last and only when it is not ``close``.
+        E.g. ``"ema_20"``, ``"ema_20_hl2"``, ``"macd_12_26_9"``, ``"ema_9_of_rsi_14"``: parameters in
+        declaration order, ``source`` only when it is not ``close``.
         """
         return "_".join([output, *map(str, self._key())])
 
@@ -151,51 +175,72 @@ class Indicator(param.Parameterized):
         return [self.column(output) for output in self.outputs]
 
     def _key(self) -> list:
-        values = self.param.values()
-        source = [values["source"]] if values["source"] != "close" else []
-        return [v for k, v in values.items() if k not in ("name", "source")] + source
+        return [v for k, v in self.param.values().items() if k != "name"]
 
-    def reset(self) -> None:
-        """Forget all committed candles and snapshot the parameters into ``self.p``."""
-        self.p = SimpleNamespace(**self.param.values())
-        self._committed = _Committed(self.initial_state(), deque(maxlen=self.window))
 
-    def update(self, candle, closed: bool) -> tuple[float, ...]:
-        """Values for ``candle`` (any record with open/high/low/close/volume, e.g. a ``Kline``).
+class PriceIndicator(Indicator):
+    """An indicator of one series: a candle price (``source``) or another indicator's output (``of``).
 
-        ``closed=True`` commits the candle (O(1) time and memory). ``closed=False`` gives the
-        provisional values of a forming candle, as if it closed now, and commits nothing.
-        """
-        x = self.take(candle)
-        committed = self._committed
-        state, values = self.step(committed.state, x, committed.inputs)
-        if closed:
-            committed.state = state
-            committed.inputs.append(x)
-        return values
+    ``of`` chains indicators: ``EMA(period=9, of=RSI(period=14))`` is the EMA of the RSI, and
+    ``SMA(period=9, of=MACD(), output="hist")`` a signal line of the MACD histogram. The upstream is
+    owned: it is computed inside this indicator's kernel, and a change of its parameters resets
+    this one (and notifies ``of``'s watchers, e.g. the graph node).
+    """
 
-    def batch(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Values over a candle frame, exactly as ``update`` would give them one closed candle at a time.
+    source = param.Selector(default="close", objects=list(PRICE_SOURCES),
+                            doc="Candle price the indicator is computed on: hl2 = (high+low)/2, "
+                                "hlc3 = (high+low+close)/3, ohlc4 = (open+high+low+close)/4.")
+    of = param.ClassSelector(class_=Indicator, default=None,
+                             doc="Indicator whose output this one is computed on (chaining); None = the candle's source.")
+    output = param.String(default="", doc="Which output of `of` (default: its first).")
 
-        Returns a frame with the same index and one float64 column per output (``columns``), NaN
-        during the warm-up. Does not touch the committed state.
-        """
-        return self._run(frame)[0]
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._watch_upstream()
 
-    def recompute(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``batch(frame)``, leaving the committed state at the end of ``frame`` so updates continue from there."""
-        out, self._committed = self._run(frame)
-        return out
+    def _parameters_changed(self, *events) -> None:
+        watched = getattr(self, "_upstream_watch", None)
+        if (watched[0] if watched else None) is not self.of:
+            self._watch_upstream()
+        super()._parameters_changed(*events)
 
-    def _run(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, _Committed]:
-        committed = _Committed(self.initial_state(), deque(maxlen=self.window))
-        xs = self.take(SimpleNamespace(**{c: frame[c].to_numpy("float64") for c in OHLCV if c in frame.columns}))
-        inputs = xs.tolist() if isinstance(xs, np.ndarray) else list(zip(*(a.tolist() for a in xs)))
-        step, state, past, rows = self.step, committed.state, committed.inputs, []
-        for x in inputs:
-            state, values = step(state, x, past)
-            past.append(x)
-            rows.append(values)
-        committed.state = state
-        values = np.array(rows, dtype="float64").reshape(len(rows), len(self.outputs))
-        return pd.DataFrame(values, index=frame.index, columns=self.columns), committed
+    def _watch_upstream(self) -> None:
+        previous = getattr(self, "_upstream_watch", None)
+        if previous is not None:
+            previous[0].param.unwatch(previous[1])
+        self._upstream_watch = None
+        if self.of is not None:
+            watcher = self.of.param.watch(lambda *_: self.param.trigger("of"), self.of._parameter_names())
+            self._upstream_watch = (self.of, watcher)
+
+    def _inputs(self):
+        if self.of is None:
+            return (self.source,)
+        outputs = self.of.outputs
+        if self.output and self.output not in outputs:
+            raise ValueError(f"{self.of.label} has outputs {list(outputs)}, not {self.output!r}")
+        return self.of._new_kernel(), outputs.index(self.output) if self.output else 0
+
+    @property
+    def warmup(self) -> int:
+        return self.lookback if self.of is None else self.of.warmup + self.lookback
+
+    def _key(self) -> list:
+        values = {k: v for k, v in self.param.values().items() if k not in ("name", "source", "of", "output")}
+        key = list(values.values())
+        if self.of is None:
+            return key + ([self.source] if self.source != "close" else [])
+        return key + [f"of {self.of.label}" + (f" {self.output}" if self.output else "")]
+
+    @property
+    def label(self) -> str:
+        own = [str(v) for v in self._key()]
+        if self.of is None:
+            return f"{type(self).__name__}({', '.join(own)})"
+        return f"{type(self).__name__}({', '.join(own[:-1])}) {own[-1]}"
+
+    def column(self, output: str) -> str:
+        if self.of is None:
+            return super().column(output)
+        upstream = self.of.column(self.output or self.of.outputs[0])
+        return "_".join([output, *map(str, self._key()[:-1]), "of", upstream])

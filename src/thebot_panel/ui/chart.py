@@ -19,6 +19,7 @@ from bokeh.models import ColumnDataSource, CustomJS, HoverTool, NumeralTickForma
 from bokeh.plotting import figure
 
 from ..graph import Analysis, Recomputed, output_keys
+from ..indicators import Indicator
 from ..hub import FeedHub, default_indicators, default_rules
 from ..signals.rules import Signal
 from . import when_served
@@ -26,7 +27,7 @@ from . import when_served
 log = logging.getLogger(__name__)
 
 UP, DOWN = "#26a69a", "#ef5350"
-LINE_COLORS = ("#f5a623", "#7e57c2", "#29b6f6", "#ec407a", "#8d6e63")
+LINE_COLORS = ("#f5a623", "#7e57c2", "#29b6f6", "#ec407a", "#8d6e63", "#66bb6a", "#26c6da", "#ffa726")
 SIGNAL_DTYPES = {"time": str, "symbol": str, "interval": str, "rule": str, "side": str, "price": "float64",
                  "strength": "float64"}
 SIGNAL_COLUMNS = list(SIGNAL_DTYPES)
@@ -60,9 +61,12 @@ def signals_frame(signals) -> pd.DataFrame:
 class CandleChart(pn.viewable.Viewer):
     """Live candles of one market with its indicator overlays/panes and signal markers.
 
-    ``indicators``: slot → ``Indicator`` (default EMA(9), EMA(21), RSI(14)); each is drawn where its
-    ``pane`` says. Changing a parameter recomputes that indicator over the loaded history and the
-    chart reloads; the Bokeh source of candles is named ``"candles"``, of signals ``"signals"``.
+    ``indicators``: key → ``Indicator`` (default: the hub's ``default_indicators()``); each is drawn
+    where it declares (``pane``: over the price or in its own pane with its ``levels``; ``styles``:
+    line, histogram or dots per output). Changing a parameter recomputes that indicator over the
+    loaded history and the chart reloads; ``add_indicator``/``remove_indicator`` change the set on
+    the running chart. The Bokeh source of candles is named ``"candles"`` (one column per value
+    key, e.g. ``ema_fast``, ``macd.hist``), of signals ``"signals"``.
     """
 
     symbol = param.Selector(default=None, objects=[], doc="The market's symbol (one of the hub's)")
@@ -81,36 +85,67 @@ class CandleChart(pn.viewable.Viewer):
         self.hub = hub
         self.indicators = indicators if indicators is not None else default_indicators()
         self.rules = rules if rules is not None else default_rules(self.indicators)
-        self.keys: list[str] = []
-        self.node = self.signal_node = None
+        self.branch = None
         self._sinks = []
         self._pending: dict[int, dict] = {}
         self._new_signals: list[Signal] = []
         self._reload = True
         self._callback = None
+        self.table = pn.widgets.Tabulator(signals_frame([]), show_index=False, height=260, sizing_mode="stretch_width",
+                                          disabled=True, sorters=[{"field": "time", "dir": "desc"}], name="signals")
+        self.layout = pn.Column(sizing_mode="stretch_width")
         self._attach()
         self._build_figures()
 
     # ---- graph ---------------------------------------------------------------------------------
     def _attach(self) -> None:
         self.graph = self.hub.market(self.symbol, self.interval)
-        self.node, self.signal_node = self.graph.branch(self.indicators, self.rules)
-        self.keys = self.node.keys
-        self._sinks = [self.node.sink(self._on_analysis), self.signal_node.sink(self._on_signal)]
+        self.branch = self.graph.add_branch(self.indicators, self.rules)
+        self._sinks = [self.branch.signals.sink(self._on_event)]
         self._reload = True
 
     def detach(self) -> None:
         """Remove this chart's nodes from the hub's graph (done when the session ends)."""
-        if self.node is None:
+        if self.branch is None:
             return
-        for node in (*self._sinks, self.signal_node, self.node):
-            node.destroy()
-        self._sinks, self.node, self.signal_node = [], None, None
+        for sink in self._sinks:
+            sink.destroy()
+        self.branch.destroy()
+        self._sinks, self.branch = [], None
         log.info("chart detached from %s %s: branches left on its candles: %d", self.graph.symbol,
                  self.graph.interval, len(self.graph.candles.downstreams))
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
+
+    @property
+    def keys(self) -> list[str]:
+        return self.branch.keys
+
+    def add_indicator(self, indicator: Indicator, key: str | None = None) -> str:
+        """Add ``indicator`` to the running chart (computed over the loaded history at once); returns its key.
+
+        The key defaults to the lower-case class name, numbered if taken (``"ema"``, ``"ema_2"``).
+        """
+        base = key or type(indicator).__name__.lower()
+        key, n = base, 1
+        while key in self.indicators:
+            n += 1
+            key = f"{base}_{n}"
+        self.indicators[key] = indicator
+        self.branch.add(key, indicator)
+        self._rebuild()
+        return key
+
+    def remove_indicator(self, key: str) -> None:
+        """Take the indicator ``key`` off the running chart; ``KeyError`` if there is none."""
+        self.branch.remove(key)
+        del self.indicators[key]
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._build_figures()
+        self._reload = True
 
     @param.depends("symbol", "interval", watch=True)
     def _switch_market(self) -> None:
@@ -118,21 +153,18 @@ class CandleChart(pn.viewable.Viewer):
         self._attach()
         self._start_flushing()
 
-    def _on_analysis(self, x) -> None:
-        if type(x) is Recomputed:
-            self._reload = True
-        elif type(x) is Analysis:
-            self._pending[x.candle.kline.open_time] = _candle_row(x.candle.kline, x.values, self.keys)
-
-    def _on_signal(self, x) -> None:
-        if type(x) is Recomputed:
-            self._reload = True
-        elif type(x) is Signal:
+    def _on_event(self, x) -> None:
+        kind = type(x)
+        if kind is Analysis:
+            self._pending[x.candle.kline.open_time] = _candle_row(x.candle.kline, x.values, self._keys)
+        elif kind is Signal:
             self._new_signals.append(x)
+        elif kind is Recomputed:
+            self._reload = True
 
     # ---- Bokeh -----------------------------------------------------------------------------------
     def _build_figures(self) -> None:
-        keys = [k for key, ind in self.indicators.items() for k in output_keys(key, ind)]
+        self._keys = keys = self.branch.keys
         self.source = ColumnDataSource({c: [] for c in ["open_time", "open", "high", "low", "close", "volume",
                                                         "color", "alpha", *keys]}, name="candles")
         self.signal_source = ColumnDataSource({"open_time": [], "price": [], "marker": [], "color": [],
@@ -147,21 +179,22 @@ class CandleChart(pn.viewable.Viewer):
                       legend_label="signals")
         hover_fields = [("open", "@open{0,0.00}"), ("high", "@high{0,0.00}"), ("low", "@low{0,0.00}"),
                         ("close", "@close{0,0.00}"), ("volume", "@volume{0,0.000}")]
-        self._lines = {}
+        self._renderers = {}
+        self._widths = [self._bodies]
         panes = []
-        for i, (key, ind) in enumerate(self.indicators.items()):
-            color = LINE_COLORS[i % len(LINE_COLORS)]
+        colors = iter(LINE_COLORS * 8)
+        for key, ind in self.branch.indicators.items():
             target = price
             if ind.pane != "price":
                 target = figure(x_axis_type="datetime", height=150, sizing_mode="stretch_width", tools=tools,
                                 active_scroll="xwheel_zoom", x_range=price.x_range, name=f"pane_{key}")
-                for level in getattr(ind, "levels", ()):
+                for level in ind.levels:
                     target.add_layout(Span(location=level, dimension="width", line_dash="dashed",
                                            line_color="#888888"))
                 panes.append(target)
             for out, col in zip(ind.outputs, output_keys(key, ind)):
-                self._lines[col] = target.line("open_time", col, color=color, line_width=1.6, source=self.source,
-                                               legend_label=_legend(ind, out), name=f"line_{col}")
+                self._renderers[col] = self._draw(target, ind.styles.get(out, "line"), col, next(colors),
+                                                  _legend(ind, out))
                 hover_fields.append((col, f"@{{{col}}}{{0,0.00}}"))
             target.legend.location = "top_left"
             target.legend.background_fill_alpha = 0.6
@@ -169,8 +202,8 @@ class CandleChart(pn.viewable.Viewer):
                                   formatters={"@open_time": "datetime"}))
         volume = figure(x_axis_type="datetime", height=110, sizing_mode="stretch_width", tools=tools,
                         active_scroll="xwheel_zoom", x_range=price.x_range, name="volume")
-        self._volume_bars = volume.vbar("open_time", self._width(), "volume", 0, fill_color="color", line_color="color",
-                                        fill_alpha="alpha", source=self.source)
+        self._widths.append(volume.vbar("open_time", self._width(), "volume", 0, fill_color="color",
+                                        line_color="color", fill_alpha="alpha", source=self.source))
         volume.yaxis.axis_label = "volume"
         price.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
         fit = CustomJS(args={"source": self.source, "xr": price.x_range, "yr": price.y_range}, code=FIT_PRICE_JS)
@@ -182,10 +215,20 @@ class CandleChart(pn.viewable.Viewer):
         for fig in self.figures[:-1]:
             fig.xaxis.visible = False
         self.price_figure = price
-        self.table = pn.widgets.Tabulator(signals_frame([]), show_index=False, height=260, sizing_mode="stretch_width",
-                                          disabled=True, sorters=[{"field": "time", "dir": "desc"}], name="signals")
-        self.layout = pn.Column(*[pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.figures],
-                                sizing_mode="stretch_width")
+        self.layout.objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.figures]
+
+    def _draw(self, target, style: str, col: str, color: str, legend: str):
+        """One output's glyph: a line, a histogram (bars from 0) or dots, named ``line_<key>``."""
+        if style == "histogram":
+            bars = target.vbar("open_time", self._width(), col, 0, fill_color=color, line_color=color, fill_alpha=0.6,
+                               source=self.source, legend_label=legend, name=f"line_{col}")
+            self._widths.append(bars)
+            return bars
+        if style == "dots":
+            return target.scatter("open_time", col, size=3, color=color, source=self.source, legend_label=legend,
+                                  name=f"line_{col}")
+        return target.line("open_time", col, color=color, line_width=1.6, source=self.source, legend_label=legend,
+                           name=f"line_{col}")
 
     def _title(self) -> str:
         return f"{self.symbol} · {self.interval}"
@@ -194,37 +237,36 @@ class CandleChart(pn.viewable.Viewer):
         return self.graph.book.step * 0.7
 
     def _reload_sources(self) -> None:
-        node = self.node
-        history = node.history
-        n = min(len(history), self.rollover - 1)
-        book = node.book.candles
+        branch = self.branch
+        book = branch.book.candles
+        n = min(len(book), self.rollover - 1)
         start = len(book) - n
         data = {"open_time": book.open_time[start:].astype(float)}
         for c in ("open", "high", "low", "close", "volume"):
             data[c] = book.column(c)[start:]
         data["color"] = np.where(data["close"] >= data["open"], UP, DOWN)
         data["alpha"] = np.ones(n)
-        hist_start = len(history) - n
-        for k in self.keys:
-            data[k] = history.column(k)[hist_start:]
+        for k in self._keys:
+            data[k] = branch.column(k)[start:]
         data = {k: list(v) for k, v in data.items()}
-        forming = node.book.forming
+        forming = branch.book.forming
         if forming is not None:
-            for k, v in _candle_row(forming, node.forming, self.keys).items():
+            for k, v in _candle_row(forming, branch.forming(), self._keys).items():
                 data[k].append(v)
         self._pending.clear()
         self.source.data = data
         self._new_signals.clear()
-        self.signal_source.data = _marker_columns(self.signal_node.history)
-        self.table.value = signals_frame(reversed(self.signal_node.history))
-        for col, renderer in self._lines.items():
-            slot, _, out = col.partition(".")
-            ind = self.indicators[slot]
+        self.signal_source.data = _marker_columns(branch.signals.history)
+        self.table.value = signals_frame(reversed(branch.signals.history))
+        indicators = branch.indicators
+        for col, renderer in self._renderers.items():
+            key, _, out = col.partition(".")
+            ind = indicators[key]
             for item in self._legend_items(renderer):
                 item.label = value(_legend(ind, out or ind.outputs[0]))
         width = self._width()
-        self._bodies.glyph.width = width
-        self._volume_bars.glyph.width = width
+        for renderer in self._widths:
+            renderer.glyph.width = width
         self.price_figure.title.text = self._title()
         self.price_figure.x_range.follow_interval = width / 0.7 * 150
 
@@ -237,7 +279,7 @@ class CandleChart(pn.viewable.Viewer):
 
     def flush(self) -> None:
         """Apply buffered updates to the Bokeh sources (called periodically inside the document lock)."""
-        if self.node is None:
+        if self.branch is None:
             return
         if self._reload:
             self._reload = False
@@ -256,15 +298,15 @@ class CandleChart(pn.viewable.Viewer):
         if self._new_signals:
             new, self._new_signals = self._new_signals, []
             self.signal_source.stream(_marker_columns(new), rollover=self.rollover)
-            self.table.value = signals_frame(reversed(self.signal_node.history))
+            self.table.value = signals_frame(reversed(self.branch.signals.history))
 
     def _start_flushing(self) -> None:
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(self.flush, period=self.flush_ms)
 
     def frame(self) -> pd.DataFrame:
-        """The live DataFrame: closed candles + this chart's indicator columns (see ``indicate.frame``)."""
-        return self.node.frame()
+        """The live DataFrame: closed candles + this chart's indicator columns (see ``Branch.frame``)."""
+        return self.branch.frame()
 
     def __panel__(self):
         when_served(self._start_flushing)

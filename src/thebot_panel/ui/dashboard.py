@@ -17,7 +17,7 @@ class Dashboard(pn.viewable.Viewer):
         super().__init__(**params)
         self.hub = hub
         self.chart = CandleChart(hub)
-        self.controls = IndicatorControls(self.chart.indicators)
+        self.controls = IndicatorControls(self.chart)
         self.status = StatusStrip(hub)
 
     def __panel__(self):
