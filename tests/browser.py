@@ -128,15 +128,16 @@ CANDLES_JS = """() => {
   const doc = Bokeh.documents[0];
   const src = doc && doc.get_model_by_name('candles');
   if (!src) return null;
-  const d = src.data;
-  const col = (k) => Array.from(d[k] ?? []);
-  return {length: src.get_length(), open_time: col('open_time'), open: col('open'), close: col('close'), high: col('high'),
-          low: col('low'), volume: col('volume'), ema_fast: col('ema_fast'), ema_slow: col('ema_slow'),
-          rsi: col('rsi'), alpha: col('alpha')};
+  const out = {length: src.get_length() ?? 0};
+  for (const [k, v] of Object.entries(src.data)) out[k] = Array.from(v ?? []);
+  const shown = [...Bokeh.index.all_views()].map(v => v.model.name);  // rendered views, not stale models
+  out.panes = [...new Set(shown.filter(n => n && n.startsWith('pane_')))].sort();
+  return out;
 }"""
 
 
 def candles(page) -> dict | None:
+    """The chart's Bokeh source ``candles`` (every column, as lists), its length, and the names of its panes."""
     return page.evaluate(CANDLES_JS)
 
 

@@ -3,10 +3,12 @@
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import talib
 
-from thebot_panel.pipeline.candles import aggregate
+from thebot_panel.indicators import ATR, BBANDS, EMA
+from thebot_panel.pipeline.candles import OHLCV, aggregate, candle_frame
 
 from browser import (ThreadedReplay, candles, chromium, open_page, our_tracebacks, panel_serve, require_chromium,
                      wait_until)
@@ -55,18 +57,56 @@ def test_candles_grow_and_the_forming_candle_changes(tab):
     assert errors == []
 
 
+def closed_frame(c: dict) -> pd.DataFrame:
+    """The closed candles of the browser's source (the last one is forming) as a candle frame."""
+    return candle_frame(np.array(c["open_time"][:-1], dtype="int64"), {k: np.array(c[k][:-1]) for k in OHLCV})
+
+
+def set_parameter(page, key: str, name: str, value) -> None:
+    box = page.locator(f".param-{key}-{name} input")
+    box.fill(str(value))
+    box.press("Enter")
+
+
 def test_changing_the_ema_period_recomputes_the_overlay(tab):
     page, errors, _ = tab
     before = wait_until(page, lambda c: c["length"] > 400, what="enough candles")
-    box = page.locator(".param-ema_fast-period input")
-    box.fill("30")
-    box.press("Enter")
-    after = wait_until(page, lambda c: abs(c["ema_fast"][-2] - talib.EMA(np.array(c["close"][:-1]), 30)[-1])
-                       / c["close"][-2] < 1e-6, what="EMA(30) overlay")
-    closes = np.array(after["close"][:-1])
-    np.testing.assert_allclose(after["ema_fast"][-100:-1], talib.EMA(closes, 30)[-99:], rtol=1e-6)
-    assert not np.allclose(after["ema_fast"][-100:-1], talib.EMA(closes, 9)[-99:], rtol=1e-6)
+    set_parameter(page, "ema_fast", "period", 30)
+    expected = lambda c: EMA(period=30).batch(closed_frame(c))["ema_30"].to_numpy()  # noqa: E731
+    after = wait_until(page, lambda c: abs(c["ema_fast"][-2] - expected(c)[-1]) / c["close"][-2] < 1e-6,
+                       what="EMA(30) overlay")
+    # the browser holds the last 500 candles, the server more: EMA's seed has faded out after ~300
+    np.testing.assert_allclose(after["ema_fast"][-100:-1], expected(after)[-99:], rtol=1e-9)
+    assert not np.allclose(after["ema_fast"][-100:-1], EMA(period=9).batch(closed_frame(after))["ema_9"][-99:],
+                           rtol=1e-6)
     assert before["length"] <= after["length"]
+    assert errors == []
+
+
+def test_changing_a_bollinger_parameter_shows_the_batch_values_of_the_new_setting(tab):
+    page, errors, _ = tab
+    wait_until(page, lambda c: c["length"] > 400, what="enough candles")
+    set_parameter(page, "bbands", "nbdevup", 3)
+    bands = lambda c: BBANDS(period=20, nbdevup=3.0).batch(closed_frame(c))  # noqa: E731
+    after = wait_until(page, lambda c: np.isclose(c["bbands.upperband"][-2], bands(c).iloc[-1, 0], rtol=1e-12),
+                       what="BBANDS(20, 3, 2) overlay")
+    expected = bands(after)
+    for output, column in zip(BBANDS.outputs, expected.columns):
+        np.testing.assert_allclose(after[f"bbands.{output}"][20:-1], expected[column].to_numpy()[20:], rtol=1e-9)
+    assert errors == []
+
+
+def test_indicators_are_added_and_removed_on_the_running_chart(tab):
+    page, errors, _ = tab
+    wait_until(page, lambda c: c["length"] > 400 and c["panes"] == ["pane_macd", "pane_rsi"], what="default panes")
+    page.locator(".indicator-picker select").select_option("ATR")
+    page.locator(".indicator-add button").click()
+    added = wait_until(page, lambda c: "pane_atr" in c["panes"] and "atr" in c, what="the ATR pane")
+    expected = ATR().batch(closed_frame(added))["atr_14"].to_numpy()
+    np.testing.assert_allclose(added["atr"][-100:-1], expected[-99:], rtol=1e-9)  # Wilder's seed has faded out
+    page.locator(".remove-rsi button").click()
+    removed = wait_until(page, lambda c: "pane_rsi" not in c["panes"] and "rsi" not in c, what="RSI pane gone")
+    assert removed["panes"] == ["pane_atr", "pane_macd"] and "ema_fast" in removed
     assert errors == []
 
 

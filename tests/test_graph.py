@@ -11,7 +11,7 @@ from streamz import Stream
 from conftest import klines_of
 from thebot_panel.graph import Analysis, MarketGraph, Recomputed
 from thebot_panel.hub import default_indicators, default_rules
-from thebot_panel.indicators import SMA
+from thebot_panel.indicators import BBANDS, MACD, SMA
 from thebot_panel.signals.alerts import AlertList
 from thebot_panel.signals.rules import Signal
 
@@ -69,8 +69,9 @@ def test_parameter_change_recomputes_history_and_signals(halt_recording):
     closes = halt_recording.close.to_numpy()
     np.testing.assert_allclose(graph.branch.column("ema_fast"), talib.EMA(closes[:2000], 12), rtol=1e-9,
                                equal_nan=True)
-    assert list(graph.branch.frame().columns) == ["open", "high", "low", "close", "volume", "ema_12", "ema_21",
-                                                    "rsi_14"]
+    assert list(graph.branch.frame().columns) == [
+        "open", "high", "low", "close", "volume", "ema_12", "ema_21", "upperband_20_2.0_2.0", "middleband_20_2.0_2.0",
+        "lowerband_20_2.0_2.0", "rsi_14", "macd_12_26_9", "signal_12_26_9", "hist_12_26_9"]
     assert graph.branch.signals.rules[0].fast == "ema_12"
     feed(source, klines[2000:])   # continues incrementally after the recompute
     np.testing.assert_allclose(graph.branch.column("ema_fast"), talib.EMA(closes, 12), rtol=1e-9,
@@ -117,7 +118,7 @@ def test_indicators_are_added_and_removed_on_a_running_branch(halt_recording):
     branch = graph.branch
     out = branch.signals.sink_to_list()
     branch.add("sma", SMA(period=50))
-    assert [type(x) for x in out] == [Recomputed] and list(branch.nodes) == ["ema_fast", "ema_slow", "rsi", "sma"]
+    assert [type(x) for x in out] == [Recomputed] and list(branch.nodes) == ["ema_fast", "ema_slow", "bbands", "rsi", "macd", "sma"]
     branch.remove("rsi")
     assert len(graph.candles.downstreams) == 1 and "rsi_14" not in branch.frame().columns
     assert [r.label for r in branch.signals.active] == ["EMA(9)×EMA(21)"]  # the RSI rule rests without its series
@@ -125,7 +126,8 @@ def test_indicators_are_added_and_removed_on_a_running_branch(halt_recording):
     closes = halt_recording.close.to_numpy()
     np.testing.assert_allclose(branch.column("sma"), talib.SMA(closes, 50), rtol=1e-9, equal_nan=True)
     last = [x for x in out if type(x) is Analysis][-1]
-    assert set(last.values) == {"ema_fast", "ema_slow", "sma"}
+    assert set(last.values) == {"ema_fast", "ema_slow", "sma", *(f"bbands.{o}" for o in BBANDS.outputs),
+                                *(f"macd.{o}" for o in MACD.outputs)}
     assert all(s.rule == "EMA(9)×EMA(21)" for s in list(branch.signals.history)[-20:])
     with pytest.raises(ValueError, match="'sma' is already on this chart"):
         branch.add("sma", SMA())

@@ -20,7 +20,7 @@ from .binance.client import BINANCE_WS_URL, Connected, MarketSocket, Status
 from .binance.rest import BINANCE_REST_URL, RestClient
 from .binance.streams import normalize_symbol, stream_name, validate_interval
 from .graph import MarketGraph
-from .indicators import EMA, RSI
+from .indicators import BBANDS, EMA, MACD, RSI
 from .signals.alerts import AlertList
 from .signals.rules import Crossover, LevelCross
 
@@ -32,8 +32,10 @@ YIELD_EVERY = 200
 
 
 def default_indicators() -> dict:
-    """The chart's default set, keyed by slot: EMA(9) and EMA(21) over price, RSI(14) in its own pane."""
-    return {"ema_fast": EMA(period=9), "ema_slow": EMA(period=21), "rsi": RSI(period=14)}
+    """The chart's default set, by key: EMA(9), EMA(21) and Bollinger Bands(20, 2) over the price, RSI(14) and
+    MACD(12, 26, 9) in their own panes. Users add and remove indicators from there."""
+    return {"ema_fast": EMA(period=9), "ema_slow": EMA(period=21), "bbands": BBANDS(period=20),
+            "rsi": RSI(period=14), "macd": MACD()}
 
 
 def default_rules(indicators: dict) -> list:

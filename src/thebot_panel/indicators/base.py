@@ -175,7 +175,7 @@ class Indicator(param.Parameterized):
         return [self.column(output) for output in self.outputs]
 
     def _key(self) -> list:
-        return [v for k, v in self.param.values().items() if k != "name"]
+        return [getattr(self, k) for k in self._parameter_names()]  # declaration order
 
 
 class PriceIndicator(Indicator):
@@ -226,8 +226,7 @@ class PriceIndicator(Indicator):
         return self.lookback if self.of is None else self.of.warmup + self.lookback
 
     def _key(self) -> list:
-        values = {k: v for k, v in self.param.values().items() if k not in ("name", "source", "of", "output")}
-        key = list(values.values())
+        key = [getattr(self, k) for k in self._parameter_names() if k not in ("source", "of", "output")]
         if self.of is None:
             return key + ([self.source] if self.source != "close" else [])
         return key + [f"of {self.of.label}" + (f" {self.output}" if self.output else "")]

@@ -94,8 +94,11 @@ class CandleChart(pn.viewable.Viewer):
         self.table = pn.widgets.Tabulator(signals_frame([]), show_index=False, height=260, sizing_mode="stretch_width",
                                           disabled=True, sorters=[{"field": "time", "dir": "desc"}], name="signals")
         self.layout = pn.Column(sizing_mode="stretch_width")
+        self.source = ColumnDataSource(name="candles")  # one column per candle field and value key
+        self.signal_source = ColumnDataSource(_marker_columns([]), name="signals")
         self._attach()
         self._build_figures()
+        self._show()
 
     # ---- graph ---------------------------------------------------------------------------------
     def _attach(self) -> None:
@@ -145,7 +148,9 @@ class CandleChart(pn.viewable.Viewer):
 
     def _rebuild(self) -> None:
         self._build_figures()
-        self._reload = True
+        self._reload = False
+        self._reload_sources()  # the new glyphs' columns, before they are shown
+        self._show()
 
     @param.depends("symbol", "interval", watch=True)
     def _switch_market(self) -> None:
@@ -164,11 +169,7 @@ class CandleChart(pn.viewable.Viewer):
 
     # ---- Bokeh -----------------------------------------------------------------------------------
     def _build_figures(self) -> None:
-        self._keys = keys = self.branch.keys
-        self.source = ColumnDataSource({c: [] for c in ["open_time", "open", "high", "low", "close", "volume",
-                                                        "color", "alpha", *keys]}, name="candles")
-        self.signal_source = ColumnDataSource({"open_time": [], "price": [], "marker": [], "color": [],
-                                               "size": [], "rule": [], "side": []}, name="signals")
+        self._keys = self.branch.keys
         tools = "xpan,xwheel_zoom,box_zoom,reset,crosshair,save"
         price = figure(x_axis_type="datetime", height=380, sizing_mode="stretch_width", tools=tools,
                        active_scroll="xwheel_zoom", name="price", title=self._title(), y_range=Range1d(0, 1))
@@ -215,6 +216,8 @@ class CandleChart(pn.viewable.Viewer):
         for fig in self.figures[:-1]:
             fig.xaxis.visible = False
         self.price_figure = price
+
+    def _show(self) -> None:
         self.layout.objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.figures]
 
     def _draw(self, target, style: str, col: str, color: str, legend: str):
