@@ -16,7 +16,7 @@ The Python classes in ``averages``, ``momentum``, ``volatility`` and ``volume`` 
 parameters (``param``) and build these kernels; the family files included below hold the kernels.
 """
 
-from libc.math cimport NAN, fabs, floor, isnan, sqrt
+from libc.math cimport NAN, fabs, floor, fma, isnan, sqrt
 from libc.stdlib cimport free, malloc
 
 cdef enum:
@@ -37,7 +37,7 @@ cdef inline double field(const double* c, int code) noexcept:
         return (c[1] + c[2]) / 2
     if code == 7:
         return (c[1] + c[2] + c[3]) / 3
-    return (c[0] + c[1] + c[2] + c[3]) / 4
+    return (c[1] + c[2] + c[3] + c[0]) / 4  # in talib.AVGPRICE's order
 
 
 cdef class Kernel:
@@ -168,7 +168,8 @@ cdef inline double ring_at(const Ring* r, int i) noexcept:
 
 cdef struct Ema:
     # TA-Lib's EMA: seeded with the SMA of the first ``period`` inputs, then
-    # ``ema = (x - ema) * k + ema``. ``value`` holds the running sum while seeding.
+    # ``ema = (x - ema) * k + ema``, fused (one rounding, C ``fma``) as the TA-Lib binary computes it.
+    # ``value`` holds the running sum while seeding.
     int period
     int n
     double k
@@ -189,7 +190,7 @@ cdef inline double ema_next(Ema* e, double x, bint commit) noexcept:
     if e.n == e.period - 1:
         v = (e.value + x) / e.period
     else:
-        v = (x - e.value) * e.k + e.value
+        v = fma(x - e.value, e.k, e.value)
     if commit:
         e.value = v
         e.n = e.period
