@@ -18,6 +18,7 @@ indicator parameter changes, its node recomputes from the book's history and emi
 from __future__ import annotations
 
 import collections
+import heapq
 from dataclasses import dataclass
 
 import pandas as pd
@@ -201,11 +202,14 @@ class signal(Stream):
         self.branch = branch
         self.rules = list(rules)
         self.history: collections.deque[Signal] = collections.deque(maxlen=max_signals)
+        self._found: dict = {}  # rule -> its last max_signals signals
         super().__init__(upstream, **kwargs)
         self._labels = branch.labels()
         self._rebuild()
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, changed=None) -> None:
+        """Re-derive signals in batch: of the rules reading ``changed``'s columns (an indicator node whose
+        parameters changed), or of every rule (``changed`` None or a node added or removed)."""
         labels = self.branch.labels()
         renamed = {self._labels[k]: col for k, col in labels.items() if self._labels.get(k, col) != col}
         self._labels = labels
@@ -218,19 +222,23 @@ class signal(Stream):
         book = self.branch.book
         # a rule whose series left the chart (its indicator was removed) rests until they are back
         self.active = [rule for rule in self.rules if set(rule.columns) <= set(frame.columns)]
-        found = sorted((s for rule in self.active for s in rule.batch(frame, book.symbol, book.interval)),
-                       key=lambda s: s.open_time)
-        self.history.clear()
-        self.history.extend(found)
-        for rule in self.active:  # continue streaming from the last closed candle of the history
-            rule.reset()
+        touched = set(changed.indicator.columns) if changed in self.branch.nodes.values() else None
+        for rule in self.active:
+            if touched is not None and rule in self._found and not touched & set(rule.columns):
+                continue
+            self._found[rule] = collections.deque(rule.batch(frame, book.symbol, book.interval),
+                                                  maxlen=self.history.maxlen)
+            rule.reset()  # continue streaming from the last closed candle of the history
             if len(frame):
-                last = frame.iloc[-1]
-                rule.update(int(frame.index[-1].value // 1_000_000), last["close"], last, book.symbol, book.interval)
+                rule.update(int(frame.index[-1].value // 1_000_000), frame["close"].iat[-1], frame.iloc[-1],
+                            book.symbol, book.interval)
+        self._found = {rule: self._found[rule] for rule in self.active}
+        self.history.clear()
+        self.history.extend(heapq.merge(*self._found.values(), key=lambda s: s.open_time))
 
     def update(self, x, who=None, metadata=None):
         if type(x) is Recomputed:
-            self._rebuild()
+            self._rebuild(x.node)
             return self._emit(Recomputed(self), metadata=metadata)
         results = self._emit(x, metadata=metadata)
         if not x.candle.closed:
@@ -241,6 +249,7 @@ class signal(Stream):
             found = rule.update(k.open_time, k.close, values, k.symbol, k.interval)
             if found is not None:
                 self.history.append(found)
+                self._found[rule].append(found)
                 results.extend(self._emit(found, metadata=metadata))
         return results
 
