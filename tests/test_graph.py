@@ -131,3 +131,6 @@ def test_indicators_are_added_and_removed_on_a_running_branch(halt_recording):
     assert all(s.rule == "EMA(9)×EMA(21)" for s in list(branch.signals.history)[-20:])
     with pytest.raises(ValueError, match="'sma' is already on this chart"):
         branch.add("sma", SMA())
+    branch.add("sma_2", SMA(period=50))  # the same indicator twice: one column in the frame, same values
+    assert list(branch.frame().columns).count("sma_50") == 1
+    np.testing.assert_array_equal(branch.column("sma_2"), branch.column("sma"))

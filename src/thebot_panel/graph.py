@@ -150,8 +150,11 @@ class Branch:
 
         Index ``open_time`` (UTC); columns open, high, low, close, volume, then e.g. ema_9, rsi_14.
         """
-        frames = [node.history.frame().rename(columns=node.labels()) for node in self.nodes.values()]
-        return self.book.frame().join(frames) if frames else self.book.frame()
+        frame = self.book.frame()
+        for node in self.nodes.values():  # an indicator on the chart twice (same parameters) gives one column
+            columns = node.history.frame().rename(columns=node.labels())
+            frame = frame.join(columns[[c for c in columns.columns if c not in frame.columns]])
+        return frame
 
     def add(self, key: str, indicator) -> indicate:
         """Append an indicator node (computed over the history at once); ``ValueError`` if ``key`` is taken."""

@@ -46,7 +46,8 @@ class Indicator(param.Parameterized):
       reads one, chosen by its ``source`` parameter, or another indicator's output);
     - ``pane``: where a chart draws it, ``"price"`` (over the candles) or ``"own"`` (a sub-pane);
       ``levels`` (optional): reference lines of an own pane, e.g. RSI's ``(30.0, 70.0)``;
-      ``styles`` (optional): output → ``"line"`` (default), ``"histogram"`` or ``"dots"``;
+      ``styles`` (optional): output → ``"line"`` (default), ``"histogram"``, ``"dots"`` or ``"hidden"``
+      (a value shown in the hover and the frame but not drawn, e.g. SuperTrend's ±1 direction);
     - ``kernel(inputs)``: its compiled recurrence (a ``_kernels.Kernel``) for the current parameters;
     - ``lookback``: candles before the first non-NaN value (TA-Lib's lookback).
 

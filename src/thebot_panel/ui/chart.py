@@ -194,9 +194,10 @@ class CandleChart(pn.viewable.Viewer):
                                            line_color="#888888"))
                 panes.append(target)
             for out, col in zip(ind.outputs, output_keys(key, ind)):
-                self._renderers[col] = self._draw(target, ind.styles.get(out, "line"), col, next(colors),
-                                                  _legend(ind, out))
                 hover_fields.append((col, f"@{{{col}}}{{0,0.00}}"))
+                style = ind.styles.get(out, "line")
+                if style != "hidden":
+                    self._renderers[col] = self._draw(target, style, col, next(colors), _legend(ind, out))
             target.legend.location = "top_left"
             target.legend.background_fill_alpha = 0.6
         price.add_tools(HoverTool(renderers=[self._bodies], tooltips=[("time", "@open_time{%F %H:%M}"), *hover_fields],
