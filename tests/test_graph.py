@@ -70,8 +70,8 @@ def test_parameter_change_recomputes_history_and_signals(halt_recording):
     np.testing.assert_allclose(graph.branch.column("ema_fast"), talib.EMA(closes[:2000], 12), rtol=1e-9,
                                equal_nan=True)
     assert list(graph.branch.frame().columns) == [
-        "open", "high", "low", "close", "volume", "ema_12", "ema_21", "upperband_20_2.0_2.0", "middleband_20_2.0_2.0",
-        "lowerband_20_2.0_2.0", "rsi_14", "macd_12_26_9", "signal_12_26_9", "hist_12_26_9"]
+        "open", "high", "low", "close", "volume", "ema_12", "ema_21", "upperband_20_2_2", "middleband_20_2_2",
+        "lowerband_20_2_2", "rsi_14", "macd_12_26_9", "signal_12_26_9", "hist_12_26_9"]
     assert graph.branch.signals.rules[0].fast == "ema_12"
     feed(source, klines[2000:])   # continues incrementally after the recompute
     np.testing.assert_allclose(graph.branch.column("ema_fast"), talib.EMA(closes, 12), rtol=1e-9,

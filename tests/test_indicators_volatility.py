@@ -166,8 +166,8 @@ def test_supertrend_flips_both_ways_and_stays_on_the_far_side_of_the_close():
 
 
 def test_labels_columns_panes():
-    assert sorted(BBANDS(period=21).label.strip("BBANDS()").split(", ")) == ["2.0", "2.0", "21"]
-    assert KELTNER().label == "KELTNER(20, 2.0, 10)" and KELTNER(source="hl2").label == "KELTNER(20, 2.0, 10, hl2)"
+    assert BBANDS(period=21, nbdevup=2.5).label == "BBANDS(21, 2.5, 2)" and BBANDS().columns[0] == "upperband_20_2_2"
+    assert KELTNER().label == "KELTNER(20, 2, 10)" and KELTNER(source="hl2").label == "KELTNER(20, 2, 10, hl2)"
     assert KELTNER(source="hl2").needs == ["high", "low", "close"] and KELTNER(source="open").needs[0] == "open"
     assert TRANGE().columns == ["trange"] and SUPERTREND.outputs == ("supertrend", "direction")
     price = (BBANDS, KELTNER, DONCHIAN, SUPERTREND)

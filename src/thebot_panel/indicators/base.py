@@ -168,15 +168,22 @@ class Indicator(param.Parameterized):
         E.g. ``"ema_20"``, ``"ema_20_hl2"``, ``"macd_12_26_9"``, ``"ema_9_of_rsi_14"``: parameters in
         declaration order, ``source`` only when it is not ``close``.
         """
-        return "_".join([output, *map(str, self._key())])
+        return "_".join([output, *self._key()])
 
     @property
     def columns(self) -> list[str]:
         """Column names of all outputs, in ``outputs`` order."""
         return [self.column(output) for output in self.outputs]
 
-    def _key(self) -> list:
-        return [getattr(self, k) for k in self._parameter_names()]  # declaration order
+    def _shown(self) -> list[str]:
+        """Parameters a label shows: in declaration order, ``source`` last and only when not at its default."""
+        names = [k for k in self._parameter_names() if k not in ("source", "of", "output")]
+        if "source" in self.param and self.source != self.param["source"].default:
+            names.append("source")
+        return names
+
+    def _key(self) -> list[str]:
+        return [f"{v:g}" if isinstance(v, float) else str(v) for v in (getattr(self, k) for k in self._shown())]
 
 
 class PriceIndicator(Indicator):
@@ -226,15 +233,17 @@ class PriceIndicator(Indicator):
     def warmup(self) -> int:
         return self.lookback if self.of is None else self.of.warmup + self.lookback
 
-    def _key(self) -> list:
-        key = [getattr(self, k) for k in self._parameter_names() if k not in ("source", "of", "output")]
-        if self.of is None:
-            return key + ([self.source] if self.source != "close" else [])
-        return key + [f"of {self.of.label}" + (f" {self.output}" if self.output else "")]
+    def _shown(self) -> list[str]:
+        names = super()._shown()
+        return names if self.of is None else [k for k in names if k != "source"]  # the input is `of`'s output
+
+    def _key(self) -> list[str]:
+        key = super()._key()
+        return key if self.of is None else key + [f"of {self.of.label}" + (f" {self.output}" if self.output else "")]
 
     @property
     def label(self) -> str:
-        own = [str(v) for v in self._key()]
+        own = self._key()
         if self.of is None:
             return f"{type(self).__name__}({', '.join(own)})"
         return f"{type(self).__name__}({', '.join(own[:-1])}) {own[-1]}"
@@ -243,4 +252,4 @@ class PriceIndicator(Indicator):
         if self.of is None:
             return super().column(output)
         upstream = self.of.column(self.output or self.of.outputs[0])
-        return "_".join([output, *map(str, self._key()[:-1]), "of", upstream])
+        return "_".join([output, *self._key()[:-1], "of", upstream])

@@ -107,9 +107,6 @@ class KELTNER(Indicator):
     def _inputs(self):
         return (self.source, *self.fields)
 
-    def _key(self) -> list:  # declaration order; the source only when it is not the close, as PriceIndicator
-        return [getattr(self, k) for k in self.param if k != "name" and (k, getattr(self, k)) != ("source", "close")]
-
     def kernel(self, inputs):
         return _kernels.KELTNER(inputs, self.period, self.multiplier, self.atr_period)
 

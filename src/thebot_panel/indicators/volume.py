@@ -86,9 +86,6 @@ class VWAP(Indicator):
     def _inputs(self):
         return (self.source, *self.fields)
 
-    def _key(self) -> list:  # the source only when it is not the typical price
-        return [v for k, v in self.param.values().items() if k != "name" and (k, v) != ("source", "hlc3")]
-
     def kernel(self, inputs):
         return _kernels.VWAP(inputs, self.anchor)
 

@@ -26,6 +26,7 @@ class IndicatorControls(pn.viewable.Viewer):
         self.add_button = pn.widgets.Button(name="Add", button_type="primary", css_classes=["indicator-add"])
         self.add_button.on_click(lambda _: self.add(self.picker.value))
         self.cards = pn.Column(sizing_mode="stretch_width")
+        self._watchers = []  # (indicator, watcher) keeping each card's title in step with its parameters
         self._refresh()
 
     def add(self, name: str) -> str:
@@ -40,6 +41,9 @@ class IndicatorControls(pn.viewable.Viewer):
         self._refresh()
 
     def _refresh(self) -> None:
+        for indicator, watcher in self._watchers:
+            indicator.param.unwatch(watcher)
+        self._watchers = []
         self.cards.objects = [self._card(key, ind) for key, ind in self.chart.indicators.items()]
 
     def _card(self, key: str, indicator) -> pn.Card:
@@ -48,8 +52,11 @@ class IndicatorControls(pn.viewable.Viewer):
                    and not p.constant and name != "name"]
         remove = pn.widgets.Button(name="Remove", button_type="light", css_classes=[f"remove-{key}"])
         remove.on_click(lambda _: self.remove(key))
-        return pn.Card(*widgets, remove, title=f"{key}: {indicator.label}", collapsed=False,
+        card = pn.Card(*widgets, remove, title=f"{key}: {indicator.label}", collapsed=False,
                        sizing_mode="stretch_width", css_classes=[f"indicator-{key}"])
+        retitle = lambda *_: setattr(card, "title", f"{key}: {indicator.label}")  # noqa: E731
+        self._watchers.append((indicator, indicator.param.watch(retitle, indicator._parameter_names())))
+        return card
 
     @staticmethod
     def _widget(key: str, indicator, name: str):
