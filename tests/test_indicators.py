@@ -182,3 +182,14 @@ def test_compute_and_with_indicators_on_a_pandas_frame():
     assert list(out.columns) == [*frame.columns, "ema_20", "rsi_7"]
     pd.testing.assert_series_equal(out["rsi_7"], rsi["rsi_7"])
     assert "ema_20" not in frame.columns  # the input frame is left alone
+
+
+@pytest.mark.parametrize("name", indicators.available())
+def test_every_indicator_takes_nan_and_halt_candles_without_crashing_and_batch_equals_streaming(name):
+    frame = load("ethusdt_2023_halt").iloc[HALT_START - 100:HALT_START + 200].copy()  # the flat zero-volume halt
+    frame.iloc[:3, :] = np.nan      # leading NaN candles
+    frame.iloc[150, 3] = np.nan     # a NaN close inside the history
+    indicator = indicators.create(name)
+    batch = indicator.batch(frame).to_numpy()
+    np.testing.assert_array_equal(batch, stream(indicators.create(name), frame))
+    assert batch.shape == (len(frame), len(indicator.outputs)) and not np.isinf(batch).any()

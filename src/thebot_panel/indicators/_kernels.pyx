@@ -166,6 +166,26 @@ cdef inline double ring_at(const Ring* r, int i) noexcept:
     return r.data[(r.head + i) % r.size]
 
 
+cdef inline int ring_newest_max(const Ring* r, double x, double sign) noexcept:
+    """Age of the newest maximum of ``sign * value`` over the ring's inputs and ``x``: 0 = ``x``, k = k inputs back.
+
+    Ties go to the newest input, as TA-Lib's ``>=`` / ``<=`` scans (AROON) break them. O(size).
+    """
+    cdef int i, age = 0
+    cdef double best = sign * x, v
+    for i in range(r.count - 1, -1, -1):
+        v = sign * ring_at(r, i)
+        if v > best:
+            best, age = v, r.count - i
+    return age
+
+
+cdef inline double ring_extreme(const Ring* r, double x, double sign) noexcept:
+    """The maximum (``sign`` 1) or minimum (``sign`` -1) of the ring's inputs and ``x``."""
+    cdef int age = ring_newest_max(r, x, sign)
+    return x if age == 0 else ring_at(r, r.count - age)
+
+
 cdef struct Ema:
     # TA-Lib's EMA: seeded with the SMA of the first ``period`` inputs, then
     # ``ema = (x - ema) * k + ema``, fused (one rounding, C ``fma``) as the TA-Lib binary computes it.

@@ -60,20 +60,11 @@ cdef inline bint mom_range_next(mom_Range* r, double high, double low, double* h
                                 bint commit) noexcept:
     """Window extremes in ``highest``/``lowest``; false while the window is not full. O(period), as TA-Lib's rescan."""
     cdef bint full = r.highs.count == r.highs.size
-    cdef double h = high, l = low, v
-    cdef int i
-    if full:
-        for i in range(r.highs.count):
-            v = ring_at(&r.highs, i)
-            if v > h:
-                h = v
-            v = ring_at(&r.lows, i)
-            if v < l:
-                l = v
+    highest[0] = ring_extreme(&r.highs, high, 1.0) if full else high
+    lowest[0] = ring_extreme(&r.lows, low, -1.0) if full else low
     if commit:
         ring_push(&r.highs, high)
         ring_push(&r.lows, low)
-    highest[0], lowest[0] = h, l
     return full
 
 

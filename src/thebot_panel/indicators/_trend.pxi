@@ -1,5 +1,5 @@
 # Trend: directional movement, Aroon, parabolic SAR. Included by _kernels.pyx after _volatility.pxi,
-# whose helpers (vty_true_range, vty_newest_max, fma) these kernels use. Exact to the installed
+# whose helper vty_true_range these kernels use (window scans are in _kernels.pyx). Exact to the installed
 # TA-Lib 0.8.1: the true range sum is tested against exactly zero (#253), SAR's step is fused.
 
 
@@ -105,8 +105,8 @@ cdef class AROON(Kernel):
         cdef double high = self.x[0], low = self.x[1], factor = 100.0 / self.period
         self.out[0] = self.out[1] = NAN
         if self.highs.count == self.period:
-            self.out[0] = factor * (self.period - vty_newest_max(&self.lows, low, -1.0))
-            self.out[1] = factor * (self.period - vty_newest_max(&self.highs, high, 1.0))
+            self.out[0] = factor * (self.period - ring_newest_max(&self.lows, low, -1.0))
+            self.out[1] = factor * (self.period - ring_newest_max(&self.highs, high, 1.0))
         if commit:
             ring_push(&self.highs, high)
             ring_push(&self.lows, low)

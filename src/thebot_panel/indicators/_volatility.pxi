@@ -1,5 +1,5 @@
 # Volatility: ranges and bands. Included by _kernels.pyx; see its docstring for the kernel contract.
-# The helpers here (prefix ``vty_``: true range, ATR, window extremes) are shared with _trend.pxi.
+# The helpers here (prefix ``vty_``: true range, ATR, variance) are shared with _trend.pxi.
 # Exactness is to the installed TA-Lib (C library 0.8.1), whose ATR, SAR and BBANDS differ from the
 # older public sources: fused Wilder step, shifted-data variance, exact zero tests (TA-Lib #253).
 
@@ -55,26 +55,6 @@ cdef inline double vty_atr_next(vty_Atr* a, double high, double low, double clos
     if commit:
         a.value, a.n = v, a.period
     return v
-
-
-cdef inline int vty_newest_max(const Ring* r, double x, double sign) noexcept:
-    """Age of the newest maximum of ``sign * value`` over the ring's inputs and ``x``: 0 = ``x``, k = k inputs back.
-
-    Ties go to the newest input, as TA-Lib's ``>=`` / ``<=`` scans (AROON) break them. O(size).
-    """
-    cdef int i, age = 0
-    cdef double best = sign * x, v
-    for i in range(r.count - 1, -1, -1):
-        v = sign * ring_at(r, i)
-        if v > best:
-            best, age = v, r.count - i
-    return age
-
-
-cdef inline double vty_extreme(const Ring* r, double x, double sign) noexcept:
-    """The maximum (``sign`` 1) or minimum (``sign`` -1) of the ring's inputs and ``x``."""
-    cdef int age = vty_newest_max(r, x, sign)
-    return x if age == 0 else ring_at(r, r.count - age)
 
 
 cdef inline double vty_window_at(const Ring* window, double x, int i) noexcept:
@@ -215,7 +195,7 @@ cdef class DONCHIAN(Kernel):
     cdef void step(self, bint commit) noexcept:
         cdef double high = self.x[0], low = self.x[1], upper = NAN, lower = NAN
         if self.highs.count == self.highs.size:
-            upper, lower = vty_extreme(&self.highs, high, 1.0), vty_extreme(&self.lows, low, -1.0)
+            upper, lower = ring_extreme(&self.highs, high, 1.0), ring_extreme(&self.lows, low, -1.0)
         if commit:
             ring_push(&self.highs, high)
             ring_push(&self.lows, low)
