@@ -105,7 +105,8 @@ class Indicator(param.Parameterized):
 
     # --- what the base gives -----------------------------------------------------------------
     def _inputs(self):
-        return self.fields
+        """The kernel's inputs: a ``source`` parameter's price first (e.g. KELTNER, VWAP), then ``fields``."""
+        return (self.source, *self.fields) if "source" in self.param else self.fields
 
     def _new_kernel(self) -> _kernels.Kernel:
         return self.kernel(self._inputs())

@@ -104,9 +104,6 @@ class KELTNER(Indicator):
     outputs = ("upper", "middle", "lower")
     fields = ("high", "low", "close")
 
-    def _inputs(self):
-        return (self.source, *self.fields)
-
     def kernel(self, inputs):
         return _kernels.KELTNER(inputs, self.period, self.multiplier, self.atr_period)
 

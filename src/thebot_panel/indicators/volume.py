@@ -83,9 +83,6 @@ class VWAP(Indicator):
     outputs = ("vwap",)
     fields = ("volume", "open_time")
 
-    def _inputs(self):
-        return (self.source, *self.fields)
-
     def kernel(self, inputs):
         return _kernels.VWAP(inputs, self.anchor)
 
