@@ -34,7 +34,7 @@ from thebot_panel.binance.events import Kline
 from thebot_panel.graph import MarketGraph
 from thebot_panel.hub import default_indicators, default_rules
 from thebot_panel.replay import Recording
-from thebot_panel.signals.alerts import AlertList
+from thebot_panel.signals.alerts import AlertManager
 
 try:
     from talipp.indicators import BB, EMA as TalippEMA, MACD as TalippMACD, RSI as TalippRSI
@@ -120,7 +120,7 @@ def main() -> None:
     frame = Recording.bundled()["BTCUSDT"].frame()
     klines, closes = klines_of(frame.iloc[:max(WINDOW + r, RECOMPUTE_CANDLES)]), frame["close"].to_numpy()
     history = frame.iloc[:RECOMPUTE_CANDLES]
-    graph = MarketGraph(Stream(), "BTCUSDT", "1m", (ind := default_indicators()), default_rules(ind), AlertList())
+    graph = MarketGraph(Stream(), "BTCUSDT", "1m", (ind := default_indicators()), default_rules(ind), AlertManager())
     graph.load(klines[:RECOMPUTE_CANDLES])
     per_candle = {  # (row, method) -> seconds for r candles
         ("closed", "incremental update"): lambda: incremental(frame, klines, r, True),

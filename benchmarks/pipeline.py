@@ -42,7 +42,7 @@ from thebot_panel.binance.streams import stream_name
 from thebot_panel.graph import MarketGraph
 from thebot_panel.hub import default_indicators, default_rules
 from thebot_panel.replay import Recording, ReplayServer
-from thebot_panel.signals.alerts import AlertList
+from thebot_panel.signals.alerts import AlertManager
 
 MARKETS = [(symbol, interval) for symbol in ("BTCUSDT", "ETHUSDT") for interval in ("1m", "5m", "15m", "1h")]
 STREAMS = [stream_name(symbol, "kline", interval) for symbol, interval in MARKETS]
@@ -51,7 +51,7 @@ CLIENTS = {"socket": "(a) bare websockets", "parse": "(b) MarketSocket + parse",
 
 def graphs() -> Stream:
     """The hub's graph: one shared source and a MarketGraph per market with the default indicators and rules."""
-    source, alerts = Stream(asynchronous=True), AlertList()
+    source, alerts = Stream(asynchronous=True), AlertManager()
     for symbol, interval in MARKETS:
         indicators = default_indicators()
         MarketGraph(source, symbol, interval, indicators, default_rules(indicators), alerts)

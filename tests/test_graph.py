@@ -12,14 +12,14 @@ from conftest import klines_of
 from thebot_panel.graph import Analysis, MarketGraph, Recomputed
 from thebot_panel.hub import default_indicators, default_rules
 from thebot_panel.indicators import BBANDS, MACD, SMA
-from thebot_panel.signals.alerts import AlertList
+from thebot_panel.signals.alerts import AlertManager
 from thebot_panel.signals.rules import Signal
 
 
 def build():
     source = Stream(asynchronous=True)
     indicators = default_indicators()
-    alerts = AlertList()
+    alerts = AlertManager()
     graph = MarketGraph(source, "BTCUSDT", "1m", indicators, default_rules(indicators), alerts)
     return source, graph, alerts
 
@@ -55,7 +55,8 @@ def test_graph_streams_candles_indicators_and_signals_equal_to_batch(halt_record
                    key=lambda s: s.open_time)
     assert streamed == batch and len(streamed) > 50
     assert {s.rule for s in streamed} == {"EMA(9)×EMA(21)", "RSI(14) 30/70"}
-    assert list(alerts) == streamed
+    assert [(a.open_time, a.rule, a.side, a.price) for a in alerts] == [(s.open_time, s.rule, s.side, s.price)
+                                                                         for s in streamed]
 
 
 def test_parameter_change_recomputes_history_and_signals(halt_recording):

@@ -260,8 +260,9 @@ class signal(Stream):
 class MarketGraph:
     """The chain of one (symbol, interval) hanging off the shared ``source`` of parsed events.
 
-    ``branch`` is the hub's own ``Branch`` (its signals feed ``alerts``); ``branches`` lists every
-    branch on the candles, sessions' included.
+    ``branch`` is the hub's own ``Branch``: its signals feed ``alerts`` (an ``AlertManager``), as
+    every kline update does for the price alerts; ``branches`` lists every branch on the candles,
+    sessions' included.
     """
 
     def __init__(self, source: Stream, symbol: str, interval: str, indicators: dict, rules, alerts):
@@ -271,7 +272,8 @@ class MarketGraph:
         self.klines = source.filter(self._mine)
         self.candles = self.klines.map(self.book.apply).filter(_is_not_none)
         self.branch = Branch(self, indicators, rules)
-        self.alerts = self.branch.signals.filter(_is_signal).sink(alerts.append)
+        self.alerts = self.branch.signals.filter(_is_signal).sink(alerts.on_signal)
+        self.prices = self.klines.sink(alerts.on_candle)
 
     def _mine(self, event) -> bool:
         return type(event) is Kline and event.symbol == self.symbol and event.interval == self.interval

@@ -21,7 +21,7 @@ from .binance.rest import BINANCE_REST_URL, RestClient
 from .binance.streams import normalize_symbol, stream_name, validate_interval
 from .graph import MarketGraph
 from .indicators import BBANDS, EMA, MACD, RSI
-from .signals.alerts import AlertList
+from .signals.alerts import AlertManager
 from .signals.rules import Crossover, LevelCross
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class FeedHub(param.Parameterized):
         self._ws_url, self._rest_url, self._replay_url = ws_url, rest_url, replay_url
         self._replay_data, self._replay_start = replay_data, replay_start
         self.source_stream = Stream(asynchronous=True)
-        self.alerts = AlertList()
+        self.alerts = AlertManager()
         self.graphs: dict[tuple[str, str], MarketGraph] = {}
         self.socket: MarketSocket | None = None
         self.rest: RestClient | None = None
