@@ -1,5 +1,6 @@
 """Shared fixtures: real recorded candles (copied slices of ../shared/data) as Kline records."""
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,13 @@ def klines_of(frame: pd.DataFrame, symbol: str = "BTCUSDT", interval: str = "1m"
     return [Kline(symbol, interval, int(r.open_time), int(r.open_time) + 59_999, float(r.open), float(r.high),
                   float(r.low), float(r.close), float(r.volume), closed=True)
             for r in frame.itertuples(index=False)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def alert_database(tmp_path_factory):
+    """Every hub of the test session (served apps included) keeps its alerts in a temporary SQLite file."""
+    os.environ["THEBOT_DB"] = str(tmp_path_factory.mktemp("db") / "thebot.sqlite")
+    yield os.environ["THEBOT_DB"]
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 
 import param
@@ -22,6 +23,7 @@ from .binance.streams import normalize_symbol, stream_name, validate_interval
 from .graph import MarketGraph
 from .indicators import BBANDS, EMA, MACD, RSI
 from .signals.alerts import AlertManager
+from .signals.store import AlertStore, default_path
 from .signals.rules import Crossover, LevelCross
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class FeedHub(param.Parameterized):
     warmup = param.Integer(default=1000, bounds=(50, 20_000), constant=True,
                            doc="Closed candles loaded over REST before going live")
     probe_timeout = param.Number(default=3.0, bounds=(0.1, 60), constant=True)
+    db_path = param.String(default=None, allow_None=True, constant=True,
+                           doc="SQLite file of alerts and signals; None: $THEBOT_DB, else the user data dir")
 
     status = param.String(default="starting", doc="Connection status shown by the UI")
     source_label = param.String(default="", doc="Where the data comes from (URL or replay)")
@@ -77,7 +81,7 @@ class FeedHub(param.Parameterized):
         self._ws_url, self._rest_url, self._replay_url = ws_url, rest_url, replay_url
         self._replay_data, self._replay_start = replay_data, replay_start
         self.source_stream = Stream(asynchronous=True)
-        self.alerts = AlertManager()
+        self.alerts = AlertManager(store=AlertStore(self.db_path or os.environ.get("THEBOT_DB") or default_path()))
         self.graphs: dict[tuple[str, str], MarketGraph] = {}
         self.socket: MarketSocket | None = None
         self.rest: RestClient | None = None
@@ -123,6 +127,7 @@ class FeedHub(param.Parameterized):
             self.socket = MarketSocket(ws_url, streams, on_status=self._on_status)
             self.socket.start()
             self._spawn(self._consume())
+            self._spawn(self._expire_alerts())
             await asyncio.gather(*(self._warm_up(key) for key in list(self.graphs)))
         except Exception as exc:  # shown to the user, not a traceback
             self.status, self.error = "error", str(exc)
@@ -190,6 +195,11 @@ class FeedHub(param.Parameterized):
             except Exception:
                 self.graph_errors += 1
                 log.exception("stream graph failed on %r; skipped", item)
+
+    async def _expire_alerts(self, every_s: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            self.alerts.expire()
 
     async def _warm_up(self, key) -> None:
         klines = await self.rest.klines(*key, limit=self.warmup + 1)  # + the forming one

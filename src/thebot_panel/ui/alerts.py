@@ -1,0 +1,135 @@
+"""The alert centre: active alerts with a dismiss button, the history table, toasts and browser notifications."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+import param
+from panel.reactive import ReactiveHTML
+
+from ..signals.alerts import ACTIVE, Alert, AlertManager
+from . import when_served
+
+HISTORY_DTYPES = {"id": "int64", "created": str, "symbol": str, "interval": str, "kind": str, "rule": str,
+                  "side": str, "price": "float64", "strength": "float64", "state": str}
+RECENCY = {"all": None, "last hour": 3_600_000, "last 24 h": 86_400_000, "last 7 days": 7 * 86_400_000}
+
+
+def history_frame(alerts) -> pd.DataFrame:
+    """Alerts as a table: id, created (UTC, ISO text), symbol, interval, kind, rule, side, price (quote), strength, state."""
+    rows = [{"id": a.id, "created": f"{pd.Timestamp(a.created, unit='ms'):%Y-%m-%d %H:%M:%S} UTC",
+             "symbol": a.symbol, "interval": a.interval, "kind": a.kind, "rule": a.rule, "side": a.side,
+             "price": a.price, "strength": round(a.strength, 3), "state": a.state} for a in alerts]
+    return pd.DataFrame(rows, columns=list(HISTORY_DTYPES)).astype(HISTORY_DTYPES)
+
+
+class BrowserNotifier(ReactiveHTML):
+    """Opt-in browser notification and a short beep for each new alert (the browser asks for permission once)."""
+
+    enabled = param.Boolean(default=False, doc="Show a browser notification and beep on each new alert")
+    message = param.String(default="", doc="The last alert's message; a change notifies")
+
+    _template = '<div id="notifier" style="display:none"></div>'
+    _scripts = {
+        "enabled": """
+            if (data.enabled && "Notification" in window && Notification.permission === "default")
+              Notification.requestPermission();
+        """,
+        "message": """
+            if (!data.enabled || !data.message) return;
+            if ("Notification" in window && Notification.permission === "granted")
+              new Notification("thebot-panel", {body: data.message});
+            const ctx = new (window.AudioContext || window.webkitAudioContext)();
+            const osc = ctx.createOscillator();
+            osc.frequency.value = 880;
+            osc.connect(ctx.destination);
+            osc.start();
+            osc.stop(ctx.currentTime + 0.15);
+        """,
+    }
+
+
+class AlertCenter(pn.viewable.Viewer):
+    """Active alerts (newest first, each with **Dismiss**) and the alert history with filters and sorting.
+
+    New alerts also show as a toast in this session (Panel notifications, when the app enables them)
+    and, opted in, as a browser notification with a beep. The manager's changes are buffered and
+    applied every ``period_ms`` from the session's own callback. CSS hooks for tests and styling:
+    ``.active-alert`` rows, ``.dismiss-<id>`` buttons.
+    """
+
+    recency = param.Selector(default="all", objects=list(RECENCY), doc="Show alerts raised within this period")
+    toasts = param.Boolean(default=True, doc="Show each new alert as a toast in this page")
+
+    def __init__(self, alerts: AlertManager, period_ms: int = 500, **params):
+        super().__init__(**params)
+        self.alerts = alerts
+        self.active = pn.Column(sizing_mode="stretch_width", name="active alerts")
+        self.table = pn.widgets.Tabulator(history_frame([]), show_index=False, height=300, sizing_mode="stretch_width",
+                                          disabled=True, header_filters=True, pagination="local", page_size=50,
+                                          sorters=[{"field": "id", "dir": "desc"}], name="alert history")
+        self.notifier = BrowserNotifier()
+        self.counts = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._changes: list[Alert] = []
+        self._period_ms, self._callback = period_ms, None
+        self.alerts.subscribe(self._changes.append)
+        self.param.watch(lambda _: self.refresh(), ["recency"])
+        self.refresh()
+
+    def dismiss(self, alert_id: int) -> None:
+        """Dismiss an active alert (its row leaves the active list at the next refresh)."""
+        self.alerts.dismiss(alert_id)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw from the manager and announce alerts raised since the last refresh."""
+        new = [a for a in self._changes if a.state == ACTIVE]
+        self._changes.clear()
+        for alert in new:
+            if self.toasts and pn.state.notifications is not None:
+                pn.state.notifications.info(alert.message, duration=6000)
+        if new:
+            self.notifier.message = new[-1].message
+        self.active.objects = [self._row(a) for a in self.alerts.active()] or [
+            pn.pane.Markdown("*No active alerts.*", css_classes=["no-active-alerts"])]
+        window = RECENCY[self.recency]
+        since = None if window is None else self.alerts._clock() - window
+        self.table.value = history_frame(self.alerts.history(since=since))
+        stats = self.alerts.stats()
+        self.counts.object = (f"{stats['active']} active · {stats['raised']} raised · {stats['dismissed']} dismissed · "
+                              f"{stats['expired']} expired · {stats['duplicates']} duplicates · "
+                              f"{stats['cooled_down']} cooled down")
+
+    def _row(self, alert: Alert) -> pn.Row:
+        button = pn.widgets.Button(name="Dismiss", button_type="light", width=90, css_classes=[f"dismiss-{alert.id}"])
+        button.on_click(lambda _: self.dismiss(alert.id))
+        color = {"BUY": "#26a69a", "UP": "#26a69a"}.get(alert.side, "#ef5350")
+        text = pn.pane.HTML(f'<b style="color:{color}">{alert.side}</b> {alert.message.split(" ", 1)[1]}',
+                            sizing_mode="stretch_width")
+        return pn.Row(text, button, sizing_mode="stretch_width", css_classes=["active-alert"])
+
+    def _start(self) -> None:
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self._tick, period=self._period_ms)
+
+    def _tick(self) -> None:
+        if self._changes:
+            self.refresh()
+
+    def detach(self) -> None:
+        """Stop following the manager (done when the session ends)."""
+        self.alerts.unsubscribe(self._changes.append)
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def __panel__(self):
+        when_served(self._start)
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.on_session_destroyed(lambda _ctx: self.detach())
+        controls = pn.Row(pn.widgets.Select.from_param(self.param.recency, name="Show", width=160),
+                          pn.widgets.Checkbox.from_param(self.param.toasts, name="Toasts"),
+                          pn.widgets.Checkbox.from_param(self.notifier.param.enabled, name="Browser notification + sound"),
+                          self.notifier)
+        return pn.Column("#### Active alerts", self.active, self.counts, "#### Alert history", controls, self.table,
+                         sizing_mode="stretch_width")
