@@ -3,7 +3,7 @@
 import pytest
 
 from browser import ThreadedReplay, chromium, our_tracebacks, panel_serve, require_chromium
-from thebot_panel.app import OptionError, parser
+from thebot_panel.app import OptionError, hub_from_args, parser
 
 
 def test_options_parse_to_what_the_hub_needs():
@@ -23,6 +23,13 @@ def test_options_parse_to_what_the_hub_needs():
 def test_bad_options_are_refused_with_the_reason(argv, message):
     with pytest.raises(OptionError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parser().parse_args(argv)
+
+
+def test_a_malformed_notification_config_is_refused_naming_the_key(tmp_path):
+    config = tmp_path / "notify.toml"
+    config.write_text('[email]\nhost = "127.0.0.1"\nport = "abc"\nsender = "bot@example.com"\nto = ["me@example.com"]\n')
+    with pytest.raises(OptionError, match=r"notify config: \[email\] port must be an integer, got 'abc'"):
+        hub_from_args(["--source", "replay", "--notify-config", str(config)])
 
 
 @pytest.mark.browser

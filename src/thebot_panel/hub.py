@@ -22,7 +22,8 @@ from .binance.rest import BINANCE_REST_URL, RestClient
 from .binance.streams import normalize_symbol, stream_name, validate_interval
 from .graph import MarketGraph
 from .indicators import BBANDS, EMA, MACD, RSI
-from .signals.alerts import AlertManager
+from .signals.alerts import ACTIVE, AlertManager
+from .signals.notify import Notifier
 from .signals.store import AlertStore, default_path
 from .signals.rules import Crossover, LevelCross
 
@@ -63,6 +64,9 @@ class FeedHub(param.Parameterized):
     probe_timeout = param.Number(default=3.0, bounds=(0.1, 60), constant=True)
     db_path = param.String(default=None, allow_None=True, constant=True,
                            doc="SQLite file of alerts and signals; None: $THEBOT_DB, else the user data dir")
+    notify_config = param.String(default=None, allow_None=True, constant=True,
+                                 doc="TOML file of notification channels; None: $THEBOT_NOTIFY_CONFIG and the "
+                                     "THEBOT_* variables (see signals/notify.py)")
 
     status = param.String(default="starting", doc="Connection status shown by the UI")
     source_label = param.String(default="", doc="Where the data comes from (URL or replay)")
@@ -82,6 +86,8 @@ class FeedHub(param.Parameterized):
         self._replay_data, self._replay_start = replay_data, replay_start
         self.source_stream = Stream(asynchronous=True)
         self.alerts = AlertManager(store=AlertStore(self.db_path or os.environ.get("THEBOT_DB") or default_path()))
+        self.notifier = Notifier.from_config(self.notify_config)  # ValueError naming a bad key
+        self.alerts.subscribe(self._notify)
         self.graphs: dict[tuple[str, str], MarketGraph] = {}
         self.socket: MarketSocket | None = None
         self.rest: RestClient | None = None
@@ -128,6 +134,7 @@ class FeedHub(param.Parameterized):
             self.socket.start()
             self._spawn(self._consume())
             self._spawn(self._expire_alerts())
+            await self.notifier.start()
             await asyncio.gather(*(self._warm_up(key) for key in list(self.graphs)))
         except Exception as exc:  # shown to the user, not a traceback
             self.status, self.error = "error", str(exc)
@@ -196,6 +203,10 @@ class FeedHub(param.Parameterized):
                 self.graph_errors += 1
                 log.exception("stream graph failed on %r; skipped", item)
 
+    def _notify(self, alert) -> None:
+        if alert.state == ACTIVE:  # new alerts go out; dismissals and expiries stay in the app
+            self.notifier.notify(alert)
+
     async def _expire_alerts(self, every_s: float = 5.0) -> None:
         while True:
             await asyncio.sleep(every_s)
@@ -249,6 +260,7 @@ class FeedHub(param.Parameterized):
         """Close the socket, REST client and embedded replay server."""
         for task in list(self._tasks):
             task.cancel()
+        await self.notifier.stop()
         if self.socket is not None:
             await self.socket.stop()
         if self.rest is not None:
