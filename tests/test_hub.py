@@ -3,8 +3,11 @@
 import asyncio
 
 import numpy as np
+import orjson
+import pandas as pd
 import pytest
 import talib
+import websockets
 
 from thebot_panel.hub import FeedHub
 from thebot_panel.replay import Recording, ReplayServer
@@ -89,5 +92,31 @@ async def test_auto_source_falls_back_to_the_bundled_replay_and_says_so():
         book = hub.market("BTCUSDT", "1m").book
         await wait_for(lambda: len(book) > 100)
         assert hub.replay.connections_opened == 1 and hub.stats()["received"] > 0
+    finally:
+        await hub.stop()
+
+
+async def test_broadcast_endpoint_streams_closed_candles_signals_and_alerts_during_a_replay(replay):
+    hub = FeedHub(source="replay", symbols=["BTCUSDT"], warmup=200, replay_url=replay.rest_url, broadcast_port=0)
+    await hub.start()
+    try:
+        events = []
+        async with websockets.connect(hub.broadcaster.url) as client:
+            async with asyncio.timeout(60):
+                while not ({"signal", "alert"} <= {e["type"] for e in events}
+                           and sum(e["type"] == "candle_closed" for e in events) >= 5):
+                    events.append(orjson.loads(await client.recv()))
+        assert events[0]["type"] == "status" and events[0]["status"] == "connected"
+        candles = [e for e in events if e["type"] == "candle_closed"]
+        book = hub.market("BTCUSDT", "1m").book.frame()
+        for event in candles:   # each one is a closed candle of the book, with the recorded values
+            row = book.loc[pd.Timestamp(event["open_time"], unit="ms", tz="UTC")]
+            assert (event["symbol"], event["close"], event["volume"]) == ("BTCUSDT", row["close"], row["volume"])
+        assert [e["open_time"] for e in candles] == sorted({e["open_time"] for e in candles})
+        signals = [e for e in events if e["type"] == "signal"]
+        history = {(s.open_time, s.rule, s.side) for s in hub.market("BTCUSDT", "1m").branch.signals.history}
+        assert all((s["open_time"], s["rule"], s["side"]) in history for s in signals)
+        alert = next(e for e in events if e["type"] == "alert")
+        assert alert["state"] == "ACTIVE" and alert["message"].startswith(alert["side"])
     finally:
         await hub.stop()

@@ -20,12 +20,13 @@ from streamz import Stream
 from .binance.client import BINANCE_WS_URL, Connected, MarketSocket, Status
 from .binance.rest import BINANCE_REST_URL, RestClient
 from .binance.streams import normalize_symbol, stream_name, validate_interval
+from .broadcast import Broadcaster
 from .graph import MarketGraph
 from .indicators import BBANDS, EMA, MACD, RSI
 from .signals.alerts import ACTIVE, AlertManager
 from .signals.notify import Notifier
-from .signals.store import AlertStore, default_path
 from .signals.rules import Crossover, LevelCross
+from .signals.store import AlertStore, default_path
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class FeedHub(param.Parameterized):
     probe_timeout = param.Number(default=3.0, bounds=(0.1, 60), constant=True)
     db_path = param.String(default=None, allow_None=True, constant=True,
                            doc="SQLite file of alerts and signals; None: $THEBOT_DB, else the user data dir")
+    broadcast_port = param.Integer(default=None, allow_None=True, bounds=(0, 65535), constant=True,
+                                   doc="Port of the event broadcast websocket (ws://127.0.0.1:<port>/events); "
+                                       "None: off, 0: any free port")
     notify_config = param.String(default=None, allow_None=True, constant=True,
                                  doc="TOML file of notification channels; None: $THEBOT_NOTIFY_CONFIG and the "
                                      "THEBOT_* variables (see signals/notify.py)")
@@ -90,6 +94,7 @@ class FeedHub(param.Parameterized):
         self.alerts.subscribe(self._notify)
         self.graphs: dict[tuple[str, str], MarketGraph] = {}
         self.socket: MarketSocket | None = None
+        self.broadcaster: Broadcaster | None = None
         self.rest: RestClient | None = None
         self.replay = None
         self.backfilled = 0
@@ -113,6 +118,8 @@ class FeedHub(param.Parameterized):
             indicators = default_indicators()
             self.graphs[key] = MarketGraph(self.source_stream, *key, indicators, default_rules(indicators),
                                            self.alerts)
+            if self.broadcaster is not None:
+                self.broadcaster.follow(self.graphs[key])
             if self.socket is not None:
                 self._spawn(self._add_market(key))
         return self.graphs[key]
@@ -135,6 +142,8 @@ class FeedHub(param.Parameterized):
             self._spawn(self._consume())
             self._spawn(self._expire_alerts())
             await self.notifier.start()
+            if self.broadcast_port is not None:
+                await self._start_broadcast()
             await asyncio.gather(*(self._warm_up(key) for key in list(self.graphs)))
         except Exception as exc:  # shown to the user, not a traceback
             self.status, self.error = "error", str(exc)
@@ -203,6 +212,20 @@ class FeedHub(param.Parameterized):
                 self.graph_errors += 1
                 log.exception("stream graph failed on %r; skipped", item)
 
+    async def _start_broadcast(self) -> None:
+        broadcaster = Broadcaster(port=self.broadcast_port)
+        try:
+            await broadcaster.start()
+        except OSError as exc:  # e.g. the port is taken: the app goes on without it
+            log.error("event broadcast not started on port %s: %s", self.broadcast_port, exc)
+            return
+        self.broadcaster = broadcaster
+        for graph in self.graphs.values():
+            broadcaster.follow(graph)
+        broadcaster.watch_status(self)
+        self.alerts.subscribe(broadcaster.publish)
+        log.info("event broadcast on %s", broadcaster.url)
+
     def _notify(self, alert) -> None:
         if alert.state == ACTIVE:  # new alerts go out; dismissals and expiries stay in the app
             self.notifier.notify(alert)
@@ -261,6 +284,8 @@ class FeedHub(param.Parameterized):
         for task in list(self._tasks):
             task.cancel()
         await self.notifier.stop()
+        if self.broadcaster is not None:
+            await self.broadcaster.stop()
         if self.socket is not None:
             await self.socket.stop()
         if self.rest is not None:
