@@ -11,9 +11,10 @@ from streamz import Stream
 from conftest import klines_of
 from thebot_panel.graph import Analysis, MarketGraph, Recomputed
 from thebot_panel.hub import default_indicators, default_rules
-from thebot_panel.indicators import BBANDS, MACD, SMA
+from thebot_panel.indicators import BBANDS, DONCHIAN, MACD, SMA, SUPERTREND
 from thebot_panel.signals.alerts import AlertManager
-from thebot_panel.signals.rules import Signal
+from thebot_panel.signals.rules import (BandBreakout, Crossover, Divergence, LevelCross, MACDCross, Signal,
+                                        SuperTrendFlip)
 
 
 def build():
@@ -135,3 +136,40 @@ def test_indicators_are_added_and_removed_on_a_running_branch(halt_recording):
     branch.add("sma_2", SMA(period=50))  # the same indicator twice: one column in the frame, same values
     assert list(branch.frame().columns).count("sma_50") == 1
     np.testing.assert_array_equal(branch.column("sma_2"), branch.column("sma"))
+
+
+def test_every_rule_in_the_graph_streams_what_batch_gives_even_after_a_reload(halt_recording):
+    source = Stream(asynchronous=True)
+    indicators = default_indicators() | {"donchian": DONCHIAN(), "supertrend": SUPERTREND()}
+    rules = [Crossover(), Crossover(fast="close", slow="ema_21"), LevelCross(), MACDCross(zero_filter=True),
+             BandBreakout(), BandBreakout(upper="upper_20", lower="lower_20", mode="reentry"), SuperTrendFlip(),
+             Divergence(), Divergence(series="hist_12_26_9", provisional=True)]
+    graph = MarketGraph(source, "BTCUSDT", "1m", indicators, rules, AlertManager())
+    klines = klines_of(halt_recording)
+    feed(source, klines[:700])
+    graph.load(klines[:650])  # the history reloaded mid-stream: every rule is re-derived, then goes on
+    out = graph.branch.signals.sink_to_list()
+    feed(source, klines[700:])
+    frame = graph.branch.frame()
+    for rule in rules:
+        batch = rule.batch(frame, "BTCUSDT", "1m")
+        assert batch and list(graph.branch.signals._found[rule]) == batch[-1000:], rule.label
+    provisional = [x for x in out if type(x) is Signal and x.provisional]
+    assert provisional and {s.rule for s in provisional} == {"HIST(12, 26, 9) divergence"}
+
+
+def test_a_rule_naming_a_missing_series_is_refused_and_a_toggled_rule_is_re_derived(halt_recording):
+    source, graph, _ = build()
+    with pytest.raises(ValueError, match=r"needs series 'ema_50'.*available series: \[.*'ema_9'"):
+        graph.add_branch(default_indicators(), [Crossover(fast="ema_50", slow="ema_21")])
+    feed(source, klines_of(halt_recording.head(1500)))
+    signals = graph.branch.signals
+    out = signals.sink_to_list()
+    rsi_rule = next(r for r in signals.rules if r.label.startswith("RSI"))
+    assert any(s.rule == rsi_rule.label for s in signals.history)
+    rsi_rule.enabled = False
+    assert [type(x) for x in out] == [Recomputed]
+    assert all(s.rule != rsi_rule.label for s in signals.history)
+    rsi_rule.lower = 25
+    rsi_rule.enabled = True
+    assert list(signals._found[rsi_rule]) == rsi_rule.batch(graph.branch.frame(), "BTCUSDT", "1m")

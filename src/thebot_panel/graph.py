@@ -18,6 +18,7 @@ indicator parameter changes, its node recomputes from the book's history and emi
 from __future__ import annotations
 
 import collections
+import functools
 import heapq
 from dataclasses import dataclass
 
@@ -206,35 +207,56 @@ class signal(Stream):
         self.rules = list(rules)
         self.history: collections.deque[Signal] = collections.deque(maxlen=max_signals)
         self._found: dict = {}  # rule -> its last max_signals signals
+        self._renaming = False
         super().__init__(upstream, **kwargs)
         self._labels = branch.labels()
+        available = list(branch.frame().columns)
+        for rule in self.rules:
+            rule.validate(available)  # ValueError naming a series the chart does not have
+        self._watchers = [rule.param.watch(functools.partial(self._rule_changed, rule),
+                                           [n for n in rule.param if n != "name"]) for rule in self.rules]
         self._rebuild()
 
+    def _rule_changed(self, rule, *events) -> None:
+        """A rule's parameter changed (e.g. toggled in the UI): re-derive its signals and tell the views."""
+        if self._renaming:  # the node itself follows a renamed column: it rebuilds anyway
+            return
+        self._rebuild(rule)
+        self._emit(Recomputed(self))
+
+    def destroy(self, streams=None):
+        for rule, watcher in zip(self.rules, self._watchers):
+            rule.param.unwatch(watcher)
+        super().destroy(streams)
+
     def _rebuild(self, changed=None) -> None:
-        """Re-derive signals in batch: of the rules reading ``changed``'s columns (an indicator node whose
-        parameters changed), or of every rule (``changed`` None or a node added or removed)."""
+        """Re-derive signals in batch: of ``changed`` (a rule whose parameters changed), of the rules reading
+        ``changed``'s columns (an indicator node whose parameters changed), or of every rule (``changed``
+        None, or a node added or removed)."""
         labels = self.branch.labels()
         renamed = {self._labels[k]: col for k, col in labels.items() if self._labels.get(k, col) != col}
         self._labels = labels
         for rule in self.rules:
-            changes = {name: renamed[value] for name, value in rule.param.values().items()
-                       if isinstance(value, str) and value in renamed}
+            changes = {name: renamed[getattr(rule, name)] for name in rule.series_params
+                       if getattr(rule, name) in renamed}
             if changes:
-                rule.param.update(changes)
+                self._renaming = True
+                try:
+                    rule.param.update(changes)
+                finally:
+                    self._renaming = False
         frame = self.branch.frame()
         book = self.branch.book
         # a rule whose series left the chart (its indicator was removed) rests until they are back
         self.active = [rule for rule in self.rules if set(rule.columns) <= set(frame.columns)]
         touched = set(changed.indicator.columns) if changed in self.branch.nodes.values() else None
         for rule in self.active:
-            if touched is not None and rule in self._found and not touched & set(rule.columns):
+            if rule in self._found and (changed in self.rules and rule is not changed
+                                        or touched is not None and not touched & set(rule.columns)):
                 continue
-            self._found[rule] = collections.deque(rule.batch(frame, book.symbol, book.interval),
+            # the signals of the history, and the rule's state at its end to continue streaming from
+            self._found[rule] = collections.deque(rule.recompute(frame, book.symbol, book.interval),
                                                   maxlen=self.history.maxlen)
-            rule.reset()  # continue streaming from the last closed candle of the history
-            if len(frame):
-                rule.update(int(frame.index[-1].value // 1_000_000), frame["close"].iat[-1], frame.iloc[-1],
-                            book.symbol, book.interval)
         self._found = {rule: self._found[rule] for rule in self.active}
         self.history.clear()
         self.history.extend(heapq.merge(*self._found.values(), key=lambda s: s.open_time))
@@ -244,15 +266,15 @@ class signal(Stream):
             self._rebuild(x.node)
             return self._emit(Recomputed(self), metadata=metadata)
         results = self._emit(x, metadata=metadata)
-        if not x.candle.closed:
-            return results
-        k = x.candle.kline
-        values = {self._labels[key]: v for key, v in x.values.items()}
+        k, closed = x.candle.kline, x.candle.closed
+        values = {"open": k.open, "high": k.high, "low": k.low, "close": k.close, "volume": k.volume}
+        values.update((self._labels[key], v) for key, v in x.values.items())
         for rule in self.active:
-            found = rule.update(k.open_time, k.close, values, k.symbol, k.interval)
+            found = rule.update(k.open_time, k.close, values, k.symbol, k.interval, closed)
             if found is not None:
-                self.history.append(found)
-                self._found[rule].append(found)
+                if closed:
+                    self.history.append(found)
+                    self._found[rule].append(found)
                 results.extend(self._emit(found, metadata=metadata))
         return results
 
@@ -294,4 +316,4 @@ def _is_not_none(x) -> bool:
 
 
 def _is_signal(x) -> bool:
-    return type(x) is Signal
+    return type(x) is Signal and not x.provisional

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from .rules import Crossover, LevelCross, Rule, Signal
+from .rules import (
+    BandBreakout,
+    Crossover,
+    Divergence,
+    LevelCross,
+    MACDCross,
+    Rule,
+    Signal,
+    SuperTrendFlip,
+)
 
-__all__ = ["Crossover", "LevelCross", "Rule", "Signal"]
+__all__ = ["BandBreakout", "Crossover", "Divergence", "LevelCross", "MACDCross", "Rule", "Signal", "SuperTrendFlip"]

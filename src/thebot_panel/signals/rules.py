@@ -1,14 +1,19 @@
-"""Signal rules: conditions on indicator series that fire BUY/SELL signals on closed candles.
+"""Signal rules: conditions on named series that fire BUY/SELL signals on closed candles.
 
-A rule reads named series (indicator columns such as ``"ema_9"``, ``"rsi_14"``) and compares the
-previous closed candle's values with the current ones, so a signal never repaints. Streaming
-(``update``) and history (``batch``) share one comparison, hence give the same signals.
+A rule reads series by name: indicator columns (``"ema_9"``, ``"rsi_14"``, ``"macd_12_26_9"``) and
+the candle fields (``"open"``, ``"high"``, ``"low"``, ``"close"``, ``"volume"``). Its memory of past
+candles is an explicit, immutable ``state`` and its condition a pure ``check(state, current, close)
+-> (state, fired)``; the base class runs it candle by candle (``update``) or over a history
+(``batch``), so streaming and batch give the same signals by construction. State advances on
+closed candles only, so a signal never appears, changes or vanishes after its candle closed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any, ClassVar
 
 import pandas as pd
 import param
@@ -31,142 +36,376 @@ class Signal:
     provisional: bool = False
 
 
+#: What ``check`` reports on a candle that fires: ``(side, strength)``, side ``"BUY"`` or ``"SELL"``.
+Fired = tuple[str, float]
+
+
 def series_label(column: str) -> str:
-    """Display form of an indicator column: ``"ema_9"`` -> ``"EMA(9)"``, ``"ema_20_hl2"`` -> ``"EMA(20, hl2)"``."""
+    """Display form of a series name: ``"ema_9"`` -> ``"EMA(9)"``, ``"ema_20_hl2"`` -> ``"EMA(20, hl2)"``,
+    ``"close"`` -> ``"close"``."""
     name, *args = column.split("_")
     return f"{name.upper()}({', '.join(args)})" if args else column
 
 
 class Rule(param.Parameterized):
-    """Base of signal rules. A subclass names the ``columns`` it reads and writes ``check``.
+    """Base of signal rules.
 
-    Parameters are read through ``self.p``, a plain snapshot refreshed on ``reset`` (a ``param``
-    read costs ~3 µs); changing a parameter resets the rule.
+    A subclass declares its parameters (``series_params`` lists those naming series; the graph
+    renames them when an indicator's parameters change) and writes:
+
+    - ``label``: the rule as its signals name it, e.g. ``"EMA(9)×EMA(21)"``;
+    - ``initial_state()``: the state before the first candle (immutable: ``None``, tuples, floats);
+    - ``check(state, current, close) -> (state, fired)``: pure; ``current`` holds this candle's
+      values of ``columns`` (floats, NaN in an indicator's warm-up), ``close`` its close; ``fired``
+      is ``(side, strength)`` or ``None``. NaN never fires.
+
+    The base gives ``update`` (one candle), ``batch`` / ``recompute`` (a history) and ``validate``.
+    Parameters are read through ``self.p``, a plain snapshot refreshed on every change (a ``param``
+    read costs ~3 µs). Changing a parameter other than ``provisional`` resets the state: call
+    ``recompute(history, ...)`` to continue from the end of the history. An invalid value raises
+    ``ValueError`` naming the parameter, the value and the bounds.
     """
+
+    enabled = param.Boolean(default=True, doc="Evaluate the rule; a disabled rule never fires.")
+    provisional = param.Boolean(default=False, doc=(
+        "Also evaluate the forming candle: its signal is flagged provisional and may vanish when the "
+        "candle closes. Off: only closed candles are evaluated, so signals never repaint."))
+
+    series_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params):
         super().__init__(**params)
         self.reset()
         self.param.watch(self._parameters_changed, [name for name in self.param if name != "name"])
 
-    def _parameters_changed(self, *events) -> None:
-        self.reset()
+    def __setattr__(self, name, value):
+        try:
+            super().__setattr__(name, value)
+        except ValueError as exc:
+            spec = self.param[name]
+            allowed = (f"bounds {spec.bounds}" if getattr(spec, "bounds", None) is not None
+                       else f"one of {list(spec.objects)}" if hasattr(spec, "objects") else str(exc))
+            raise ValueError(f"{type(self).__name__}.{name}={value!r} is invalid; allowed: {allowed} ({exc})") from None
 
+    def _parameters_changed(self, *events) -> None:
+        if all(event.name == "provisional" for event in events):
+            self.p = SimpleNamespace(**self.param.values())
+        else:
+            self.reset()
+
+    # --- what a subclass writes -------------------------------------------------------------
     @property
     def columns(self) -> tuple[str, ...]:
         """Names of the series the rule reads, in the order ``check`` receives them."""
-        raise NotImplementedError
+        return tuple(getattr(self.p, name) for name in self.series_params)
 
     @property
     def label(self) -> str:
         """The rule as a signal names it, e.g. ``"EMA(9)×EMA(21)"``."""
         raise NotImplementedError
 
-    def check(self, previous: tuple[float, ...], current: tuple[float, ...], close: float) -> tuple[str, float] | None:
-        """``(side, strength)`` if the move from ``previous`` to ``current`` fires, else None. NaN never fires."""
+    def initial_state(self) -> Any:
+        """State before the first candle."""
+        return None
+
+    def check(self, state: Any, current: tuple[float, ...], close: float) -> tuple[Any, Fired | None]:
+        """``(next state, (side, strength) or None)`` for one candle; pure (``state`` is not modified)."""
         raise NotImplementedError
 
+    # --- what the base gives -----------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the previous candle's values (the next candle cannot fire)."""
+        """Take the current parameters and forget every candle (back to ``initial_state()``)."""
         self.p = SimpleNamespace(**self.param.values())
         self._columns, self._label = self.columns, self.label
-        self._previous = None
+        self.state = self.initial_state()
 
-    def update(self, open_time: int, close: float, values: dict[str, float], symbol: str, interval: str,
+    def validate(self, available) -> None:
+        """``ValueError`` naming each series the rule reads that is not in ``available`` (names) and listing those."""
+        missing = [c for c in self._columns if c not in available]
+        if missing:
+            raise ValueError(f"rule {self._label} needs series {', '.join(map(repr, missing))}; "
+                             f"available series: {sorted(available)}")
+
+    def update(self, open_time: int, close: float, values, symbol: str, interval: str,
                closed: bool = True) -> Signal | None:
-        """Evaluate one candle; ``values`` maps column names to this candle's values.
+        """Evaluate one candle (``open_time`` int ms UTC, ``close`` its close); ``values`` maps series names
+        (candle fields and indicator columns) to this candle's floats.
 
-        ``closed=False`` evaluates a forming candle against the last closed one without committing
-        it, and flags the signal ``provisional``. Raises ``ValueError`` if a series is missing.
+        A closed candle advances the state. A forming one (``closed=False``) is evaluated only when
+        ``provisional`` is on, against the committed state, and commits nothing; its signal is
+        flagged ``provisional``. Raises ``ValueError`` (see ``validate``) if a series is missing.
         """
-        current = self._read(values)
-        previous = self._previous
-        if closed:
-            self._previous = current
-        return self._signal(previous, current, open_time, close, symbol, interval, not closed)
-
-    def batch(self, frame: pd.DataFrame, symbol: str, interval: str) -> list[Signal]:
-        """The signals ``update`` gives for each row of ``frame`` (a ``close`` column and the series,
-        index ``open_time`` UTC), in order. Does not touch the rule's state."""
-        series = [s.tolist() for s in self._read(frame)]
-        times = frame.index.as_unit("ms").asi8.tolist()
-        signals, previous = [], None
-        for open_time, close, *values in zip(times, frame["close"].tolist(), *series):
-            current = tuple(values)
-            signal = self._signal(previous, current, open_time, close, symbol, interval, False)
-            if signal is not None:
-                signals.append(signal)
-            previous = current
-        return signals
-
-    def _read(self, values) -> tuple:
+        if not (self.p.enabled and (closed or self.p.provisional)):
+            return None
         try:
-            return tuple([values[c] for c in self._columns])
-        except KeyError as exc:
-            raise ValueError(f"rule {self._label} needs series {exc.args[0]!r}; available series: "
-                             f"{sorted(values.keys())}") from None
-
-    def _signal(self, previous, current, open_time, close, symbol, interval, provisional) -> Signal | None:
-        fired = None if previous is None else self.check(previous, current, close)
+            current = tuple([values[c] for c in self._columns])
+        except KeyError:
+            self.validate(values.keys())
+            raise
+        state, fired = self.check(self.state, current, close)
+        if closed:
+            self.state = state
         if fired is None:
             return None
-        return Signal(open_time, symbol, interval, self._label, fired[0], close, fired[1], provisional)
+        return Signal(open_time, symbol, interval, self._label, fired[0], close, fired[1], not closed)
+
+    def batch(self, frame: pd.DataFrame, symbol: str, interval: str) -> list[Signal]:
+        """The signals ``update`` gives for each row of ``frame`` as a closed candle, in order.
+
+        ``frame``: index ``open_time`` (UTC), a ``close`` column and the series the rule reads.
+        Does not touch the rule's state. Raises ``ValueError`` (see ``validate``) if a series is missing.
+        """
+        return self._run(frame, symbol, interval)[0]
+
+    def recompute(self, frame: pd.DataFrame, symbol: str, interval: str) -> list[Signal]:
+        """``batch(frame, ...)``, leaving the state at the end of ``frame`` so ``update`` continues from there."""
+        signals, self.state = self._run(frame, symbol, interval)
+        return signals
+
+    def _run(self, frame, symbol, interval) -> tuple[list[Signal], Any]:
+        self.validate(frame.columns)
+        if "close" not in frame.columns:
+            raise ValueError(f"rule {self._label} needs a 'close' column; the frame has {list(frame.columns)}")
+        state, signals = self.initial_state(), []
+        if not self.p.enabled:
+            return signals, state
+        times = frame.index.as_unit("ms").asi8.tolist()
+        series = [frame[c].tolist() for c in self._columns]
+        for open_time, close, *current in zip(times, frame["close"].tolist(), *series):
+            state, fired = self.check(state, tuple(current), close)
+            if fired is not None:
+                signals.append(Signal(open_time, symbol, interval, self._label, fired[0], close, fired[1]))
+        return signals, state
+
+
+def crossing(previous: tuple[float, float] | None, current: tuple[float, float]) -> str | None:
+    """``"BUY"`` when ``a`` crosses above ``b`` from ``(a0, b0)`` to ``(a, b)`` (a0 <= b0, a > b), ``"SELL"``
+    when it crosses below (a0 >= b0, a < b), else None (also with no previous candle or any NaN)."""
+    if previous is None:
+        return None
+    (a0, b0), (a, b) = previous, current
+    if a0 <= b0 and a > b:
+        return "BUY"
+    if a0 >= b0 and a < b:
+        return "SELL"
+    return None
+
+
+def gap_strength(a: float, b: float, close: float) -> float:
+    """``min(1, |a - b| / close × 1000)``: full strength once two price-unit lines are 0.1 % of the price apart."""
+    return min(1.0, abs(a - b) / close * 1000)
 
 
 class Crossover(Rule):
-    """BUY when ``fast`` crosses above ``slow`` (previous fast <= slow, now fast > slow); SELL when it crosses below.
+    """BUY when ``fast`` crosses above ``slow`` (previous fast <= slow, now fast > slow); SELL when it
+    crosses below (previous fast >= slow, now fast < slow). Any two series: ``"close"``, ``"ema_9"``, ...
 
-    Strength: ``min(1, |fast - slow| / close * 1000)`` on the crossing candle — full strength once
-    the lines are 0.1 % of the price apart, weak for a marginal cross.
+    Strength: ``min(1, |fast - slow| / close × 1000)`` on the crossing candle — full strength once
+    the lines are 0.1 % of the price apart, weak for a marginal cross. State: the previous (fast, slow).
     """
 
-    fast = param.String(default="ema_9", doc="Column of the fast series, e.g. ema_9.")
-    slow = param.String(default="ema_21", doc="Column of the slow series, e.g. ema_21.")
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.p.fast, self.p.slow
+    fast = param.String(default="ema_9", doc="Series that crosses, e.g. ema_9 or close.")
+    slow = param.String(default="ema_21", doc="Series crossed, e.g. ema_21.")
+    series_params = ("fast", "slow")
 
     @property
     def label(self) -> str:
         return f"{series_label(self.p.fast)}×{series_label(self.p.slow)}"
 
-    def check(self, previous, current, close):
-        (fast0, slow0), (fast, slow) = previous, current
-        if fast0 <= slow0 and fast > slow:
-            side = "BUY"
-        elif fast0 >= slow0 and fast < slow:
-            side = "SELL"
-        else:
-            return None
-        return side, min(1.0, abs(fast - slow) / close * 1000)
+    def check(self, state, current, close):
+        side = crossing(state, current)
+        return current, side and (side, gap_strength(*current, close))
+
+
+class MACDCross(Rule):
+    """BUY when the MACD line crosses above its signal line, SELL when it crosses below (as ``Crossover``).
+
+    With ``zero_filter`` a BUY fires only while the MACD line is below zero and a SELL only while it
+    is above (crosses against the stretched side). Strength: ``min(1, |macd - signal| / close × 1000)``.
+    """
+
+    macd = param.String(default="macd_12_26_9", doc="MACD line column, e.g. macd_12_26_9.")
+    signal = param.String(default="signal_12_26_9", doc="Signal line column, e.g. signal_12_26_9.")
+    zero_filter = param.Boolean(default=False, doc="BUY only below zero, SELL only above zero.")
+    series_params = ("macd", "signal")
+
+    @property
+    def label(self) -> str:
+        return f"{series_label(self.p.macd)} signal cross" + (" (zero filter)" if self.p.zero_filter else "")
+
+    def check(self, state, current, close):
+        side = crossing(state, current)
+        if self.p.zero_filter and side is not None and not (current[0] < 0 if side == "BUY" else current[0] > 0):
+            side = None
+        return current, side and (side, gap_strength(*current, close))
 
 
 class LevelCross(Rule):
     """BUY when ``series`` crosses up through ``lower`` (previous < lower <= now); SELL when it crosses
-    down through ``upper`` (previous > upper >= now).
+    down through ``upper`` (previous > upper >= now) — e.g. RSI leaving oversold / overbought.
+
+    Hysteresis: after a BUY, the next BUY is armed only once the series has reached
+    ``lower + hysteresis`` (a SELL, once it is back to ``upper - hysteresis``), so a series wobbling
+    around a level fires once. ``hysteresis=0`` fires on every crossing. State: (previous value,
+    BUY armed, SELL armed).
 
     Strength: ``min(1, |now - previous| / 10)`` — a 10-point move (on RSI's 0-100 scale) is full strength.
     """
 
-    series = param.String(default="rsi_14", doc="Column of the series, e.g. rsi_14.")
+    series = param.String(default="rsi_14", doc="Series, e.g. rsi_14.")
     lower = param.Number(default=30.0, softbounds=(0, 100), doc="Crossing up through it is a BUY.")
     upper = param.Number(default=70.0, softbounds=(0, 100), doc="Crossing down through it is a SELL.")
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (self.p.series,)
+    hysteresis = param.Number(default=5.0, bounds=(0, None), softbounds=(0, 20), doc=(
+        "How far past the level (into the signal's direction) the series must go before the same side fires again."))
+    series_params = ("series",)
 
     @property
     def label(self) -> str:
         return f"{series_label(self.p.series)} {self.p.lower:g}/{self.p.upper:g}"
 
-    def check(self, previous, current, close):
-        (before,), (now,) = previous, current
-        if before < self.p.lower <= now:
-            side = "BUY"
-        elif before > self.p.upper >= now:
-            side = "SELL"
+    def initial_state(self):
+        return math.nan, True, True
+
+    def check(self, state, current, close):
+        (before, buy_armed, sell_armed), (now,), p = state, current, self.p
+        fired = None
+        if buy_armed and before < p.lower <= now:
+            fired, buy_armed = ("BUY", min(1.0, abs(now - before) / 10)), False
+        elif sell_armed and before > p.upper >= now:
+            fired, sell_armed = ("SELL", min(1.0, abs(now - before) / 10)), False
+        return (now, buy_armed or now >= p.lower + p.hysteresis, sell_armed or now <= p.upper - p.hysteresis), fired
+
+
+class BandBreakout(Rule):
+    """Close against a channel (Bollinger, Keltner, Donchian): ``upper`` and ``lower`` band columns.
+
+    The close of candle t is compared with the bands of candle t-1 (the state holds them): a
+    Donchian band includes the current candle's high/low, so a close can never pass the current
+    band; every channel is treated alike. Position of candle t: above (close > upper[t-1]),
+    below (close < lower[t-1]) or inside (between, bands included); none while the bands of t-1
+    are NaN (warm-up), and a change from or to none never fires.
+
+    - mode ``"breakout"``: BUY when the position becomes above, SELL when it becomes below;
+    - mode ``"reentry"``: SELL when it goes from above to inside, BUY from below to inside.
+
+    Strength: ``min(1, 4 × |close - band| / (upper - lower))`` with the bands of t-1 and ``band`` the
+    one crossed: full strength a quarter of the channel width beyond it (breakout) or back inside
+    it (reentry); 1 for a zero-width channel. State: (upper, lower, position) of t-1.
+    """
+
+    upper = param.String(default="upperband_20_2_2", doc="Upper band column, e.g. upperband_20_2_2, upper_20.")
+    lower = param.String(default="lowerband_20_2_2", doc="Lower band column, e.g. lowerband_20_2_2, lower_20.")
+    mode = param.Selector(default="breakout", objects=["breakout", "reentry"], doc=(
+        "breakout: close leaves the channel (BUY up, SELL down); reentry: close comes back inside (SELL from above, BUY from below)."))
+    series_params = ("upper", "lower")
+
+    @property
+    def label(self) -> str:
+        (up, *args), (low, *low_args) = self.p.upper.split("_"), self.p.lower.split("_")
+        bands = (f"{up.upper()}/{low.upper()}({', '.join(args)})" if args == low_args
+                 else f"{series_label(self.p.upper)}/{series_label(self.p.lower)}")
+        return f"{bands} {self.p.mode}"
+
+    def initial_state(self):
+        return math.nan, math.nan, None
+
+    def check(self, state, current, close):
+        upper0, lower0, position0 = state
+        known = not (math.isnan(upper0) or math.isnan(lower0))  # the bands of t-1 (NaN in their warm-up)
+        position = (1 if close > upper0 else -1 if close < lower0 else 0) if known else None
+        state = (*current, position)
+        if position is None or position0 is None or position == position0:
+            return state, None
+        if self.p.mode == "breakout" and position != 0:
+            side, band = ("BUY", upper0) if position > 0 else ("SELL", lower0)
+        elif self.p.mode == "reentry" and position == 0:
+            side, band = ("SELL", upper0) if position0 > 0 else ("BUY", lower0)
         else:
-            return None
-        return side, min(1.0, abs(now - before) / 10)
+            return state, None
+        width = upper0 - lower0
+        return state, (side, min(1.0, 4 * abs(close - band) / width) if width > 0 else 1.0)
+
+
+class SuperTrendFlip(Rule):
+    """BUY when the SuperTrend ``direction`` turns from -1 to +1, SELL when it turns from +1 to -1.
+
+    Strength: ``min(1, |close - line| / close × 200)`` with ``line`` the SuperTrend on the flip candle —
+    full strength when the close is 0.5 % away from the new trailing stop. State: the previous direction.
+    """
+
+    direction = param.String(default="direction_10_3", doc="Direction column (+1 / -1), e.g. direction_10_3.")
+    line = param.String(default="supertrend_10_3", doc="SuperTrend line column, e.g. supertrend_10_3.")
+    series_params = ("direction", "line")
+
+    @property
+    def label(self) -> str:
+        return f"{series_label(self.p.line)} flip"
+
+    def check(self, state, current, close):
+        direction, line = current
+        if not (abs(direction) == 1 and state == -direction):  # no flip (also NaN in the warm-up)
+            return direction, None
+        return direction, ("BUY" if direction > 0 else "SELL", min(1.0, abs(close - line) / close * 200))
+
+
+class Divergence(Rule):
+    """Price against an oscillator (``series``: e.g. ``rsi_14`` or the MACD histogram ``hist_12_26_9``)
+    between the last two swings of a kind.
+
+    Swing low at candle i: ``low[i]`` is the strict minimum of the lows of candles ``[i-left, i+right]``;
+    it is confirmed at candle ``i+right`` (swing high likewise on the highs, strict maximum). Two
+    consecutive swing lows (or highs) at most ``max_gap`` candles apart are compared, with the
+    oscillator taken at the swing candles:
+
+    - ``kind="regular"``: lower low in price, higher low in the oscillator → BUY; higher high in price,
+      lower high in the oscillator → SELL;
+    - ``kind="hidden"``: higher low in price, lower low in the oscillator → BUY; lower high in price,
+      higher high in the oscillator → SELL.
+
+    The signal is dated at the confirming candle (i+right) with its close, so it never repaints; if a
+    swing low and a swing high both diverge on one candle, neither fires. Strength:
+    ``min(1, |osc2 - osc1| / max(|osc1|, |osc2|))`` (osc1, osc2 the oscillator at the older and newer
+    swing), e.g. 0.17 for RSI lows 25 → 30, 1 for a MACD histogram changing sign. State: candle
+    count, the last left+right+1 (low, high, oscillator), and the last swing low and high
+    (candle number, price, oscillator).
+    """
+
+    series = param.String(default="rsi_14", doc="Oscillator column, e.g. rsi_14 or hist_12_26_9.")
+    kind = param.Selector(default="regular", objects=["regular", "hidden"], doc=(
+        "regular: reversal divergence (price and oscillator extremes disagree at the turn); hidden: continuation."))
+    left = param.Integer(default=5, bounds=(1, 50), doc="Candles before a swing that must be beyond it.")
+    right = param.Integer(default=5, bounds=(1, 50), doc="Candles after a swing that must be beyond it: the confirmation delay.")
+    max_gap = param.Integer(default=60, bounds=(2, 1000), doc="Most candles between the two swings compared.")
+    series_params = ("series",)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return "low", "high", self.p.series
+
+    @property
+    def label(self) -> str:
+        return f"{series_label(self.p.series)} {'hidden ' if self.p.kind == 'hidden' else ''}divergence"
+
+    def initial_state(self):
+        return 0, (), (None, None)
+
+    def check(self, state, current, close):
+        n, window, swings = state
+        p = self.p
+        window = (*window, current)[-(p.left + p.right + 1):]
+        state, found = (n + 1, window, swings), []
+        if len(window) < p.left + p.right + 1:
+            return state, None
+        swings, center = list(swings), window[p.left]
+        for k, (side, sign) in enumerate((("BUY", -1), ("SELL", 1))):  # k: 0 lows, 1 highs; sign: extreme is -min/+max
+            if not all(sign * center[k] > sign * other[k] for j, other in enumerate(window) if j != p.left):
+                continue
+            swing, previous = (n - p.right, center[k], center[2]), swings[k]
+            swings[k] = swing
+            if previous is None or swing[0] - previous[0] > p.max_gap:
+                continue
+            m = sign if p.kind == "regular" else -sign
+            osc1, osc2 = previous[2], swing[2]
+            if m * (swing[1] - previous[1]) > 0 > m * (osc2 - osc1):
+                found.append((side, min(1.0, abs(osc2 - osc1) / max(abs(osc1), abs(osc2)))))
+        return (n + 1, window, tuple(swings)), found[0] if len(found) == 1 else None
