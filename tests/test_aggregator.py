@@ -10,7 +10,7 @@ from streamz import Stream
 from conftest import klines_of
 from indicator_cases import load
 from thebot_panel.binance.events import Kline
-from thebot_panel.graph import Analysis, MarketGraph, Recomputed
+from thebot_panel.graph import Analysis, Evaluated, MarketGraph, Recomputed
 from thebot_panel.hub import default_indicators, default_rules
 from thebot_panel.indicators import EMA, with_indicators
 from thebot_panel.pipeline.candles import OHLCV, aggregate, candle_frame
@@ -227,13 +227,14 @@ def test_confluence_node_emits_one_record_per_closed_candle_equal_to_batch(halt_
     assert found == list(node.history) == expected(graph, trend, **params) and node.latest == found[-1]
     assert {c.direction for c in found} == {"BUY", "SELL", "NEUTRAL"} and {True, False} <= {c.confirmed for c in found}
     assert any(len(c.signals) >= 2 for c in found)
-    # every input is passed on; a candle's record follows its closed Analysis and its Signals
+    # every input is passed on; a candle's record comes at once after its closed Analysis and its Signals,
+    # just before the signal node's Evaluated marker of that candle
     assert len([x for x in out if type(x) is Analysis]) == 3 * len(halt_recording)
     assert [x for x in out if type(x) is Signal] == list(graph.branch.signals.history)
-    for k in [i for i, x in enumerate(out) if type(x) is Confluence][:-1]:
+    for k in [i for i, x in enumerate(out) if type(x) is Confluence]:
         before, after = out[k - 1], out[k + 1]
         assert (before.open_time if type(before) is Signal else before.candle.kline.open_time) == out[k].open_time
-        assert type(after) is Analysis and not after.candle.closed and after.candle.kline.open_time > out[k].open_time
+        assert after == Evaluated(out[k].open_time)
 
 
 def test_confluence_node_recomputes_on_parameter_changes_and_continues(halt_recording):

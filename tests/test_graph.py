@@ -55,9 +55,11 @@ def test_graph_streams_candles_indicators_and_signals_equal_to_batch(halt_record
     batch = sorted((s for rule in graph.branch.signals.rules for s in rule.batch(frame, "BTCUSDT", "1m")),
                    key=lambda s: s.open_time)
     assert streamed == batch and len(streamed) > 50
-    assert {s.rule for s in streamed} == {"EMA(9)×EMA(21)", "RSI(14) 30/70"}
+    assert {s.rule for s in streamed} == {"EMA(9)×EMA(21)", "RSI(14) 30/70", "MACD(12, 26, 9) signal cross",
+                                          "BBANDS(20, 2, 2) breakout", "RSI(14) divergence"}
+    assert len(alerts) == min(alerts.maxlen, len(streamed))  # the newest alerts, one per signal
     assert [(a.open_time, a.rule, a.side, a.price) for a in alerts] == [(s.open_time, s.rule, s.side, s.price)
-                                                                         for s in streamed]
+                                                                         for s in streamed[-len(alerts):]]
 
 
 def test_parameter_change_recomputes_history_and_signals(halt_recording):
@@ -123,14 +125,16 @@ def test_indicators_are_added_and_removed_on_a_running_branch(halt_recording):
     assert [type(x) for x in out] == [Recomputed] and list(branch.nodes) == ["ema_fast", "ema_slow", "bbands", "rsi", "macd", "sma"]
     branch.remove("rsi")
     assert len(graph.candles.downstreams) == 1 and "rsi_14" not in branch.frame().columns
-    assert [r.label for r in branch.signals.active] == ["EMA(9)×EMA(21)"]  # the RSI rule rests without its series
+    assert "RSI(14) 30/70" not in [r.label for r in branch.signals.active]  # RSI rules rest without their series
+    assert [r.label for r in branch.signals.active] == ["EMA(9)×EMA(21)", "MACD(12, 26, 9) signal cross",
+                                                         "BBANDS(20, 2, 2) breakout"]
     feed(source, klines[1000:])
     closes = halt_recording.close.to_numpy()
     np.testing.assert_allclose(branch.column("sma"), talib.SMA(closes, 50), rtol=1e-9, equal_nan=True)
     last = [x for x in out if type(x) is Analysis][-1]
     assert set(last.values) == {"ema_fast", "ema_slow", "sma", *(f"bbands.{o}" for o in BBANDS.outputs),
                                 *(f"macd.{o}" for o in MACD.outputs)}
-    assert all(s.rule == "EMA(9)×EMA(21)" for s in list(branch.signals.history)[-20:])
+    assert all("RSI" not in s.rule for s in list(branch.signals.history)[-20:])
     with pytest.raises(ValueError, match="'sma' is already on this chart"):
         branch.add("sma", SMA())
     branch.add("sma_2", SMA(period=50))  # the same indicator twice: one column in the frame, same values

@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ws-url", default=None, help="override the Binance WebSocket base URL")
     p.add_argument("--rest-url", default=None, help="override the Binance REST base URL")
     p.add_argument("--warmup", type=int, default=1000, help="closed candles loaded before going live")
+    p.add_argument("--confirm-interval", type=_interval, default="15m",
+                   help="higher interval whose EMA(9)/EMA(21) trend confirms the confluence (default 15m)")
     p.add_argument("--broadcast-port", type=int, default=8765,
                    help="port of the event broadcast websocket ws://127.0.0.1:PORT/events (default 8765; -1: off)")
     p.add_argument("--notify-config", default=None, help="TOML file of notification channels (webhook, discord, "
@@ -77,7 +79,7 @@ def hub_from_args(argv) -> FeedHub:
                               warmup=args.warmup, ws_url=args.ws_url, rest_url=args.rest_url,
                               replay_url=args.replay_url, replay_data=args.replay_data,
                               replay_start=args.replay_start, db_path=args.db,
-                              notify_config=args.notify_config,
+                              notify_config=args.notify_config, confirm_interval=args.confirm_interval,
                               broadcast_port=None if args.broadcast_port < 0 else args.broadcast_port)
     except ValueError as exc:
         raise OptionError(str(exc)) from None

@@ -27,6 +27,7 @@ from streamz import Stream
 
 from .binance.events import Kline
 from .pipeline.candles import CandleBook, CandleUpdate, Columns
+from .signals import aggregator as _aggregator  # noqa: F401  registers Stream.confluence (imports this module)
 from .signals.rules import Signal
 
 
@@ -43,6 +44,13 @@ class Recomputed:
     """A node recomputed its whole history (a parameter changed, history loaded): readers reload."""
 
     node: Stream
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """The signal node has evaluated every rule on the closed candle ``open_time``; its Signals came just before."""
+
+    open_time: int
 
 
 @Stream.register_api()
@@ -195,7 +203,8 @@ class Branch:
 class signal(Stream):
     """Signal node: evaluates its rules on every closed candle's ``Analysis`` and emits each ``Signal``.
 
-    Every ``Analysis`` is passed on before the signals it gives, so views sink this node only.
+    Every ``Analysis`` is passed on before the signals it gives, and a closed candle's are followed by
+    ``Evaluated(open_time)``, so views sink this node only and know when a candle is complete.
     Rules name series by indicator column (``"ema_9"``, ``"rsi_14"``); when a parameter change renames
     a column (``ema_9`` → ``ema_12``) the rules follow. Keeps the last ``max_signals`` in ``history``
     (oldest first); on ``Recomputed`` it re-derives the history in batch from ``branch.frame()``
@@ -276,6 +285,8 @@ class signal(Stream):
                     self.history.append(found)
                     self._found[rule].append(found)
                 results.extend(self._emit(found, metadata=metadata))
+        if closed:
+            results.extend(self._emit(Evaluated(k.open_time), metadata=metadata))
         return results
 
 
@@ -283,17 +294,20 @@ class MarketGraph:
     """The chain of one (symbol, interval) hanging off the shared ``source`` of parsed events.
 
     ``branch`` is the hub's own ``Branch``: its signals feed ``alerts`` (an ``AlertManager``), as
-    every kline update does for the price alerts; ``branches`` lists every branch on the candles,
+    every kline update does for the price alerts, and ``confluence`` (an ``Aggregator`` node, with
+    ``trend`` from a higher interval if given); ``branches`` lists every branch on the candles,
     sessions' included.
     """
 
-    def __init__(self, source: Stream, symbol: str, interval: str, indicators: dict, rules, alerts):
+    def __init__(self, source: Stream, symbol: str, interval: str, indicators: dict, rules, alerts,
+                 aggregator=None, trend=None):
         self.symbol, self.interval = symbol, interval
         self.book = CandleBook(symbol, interval)
         self.branches: list[Branch] = []
         self.klines = source.filter(self._mine)
         self.candles = self.klines.map(self.book.apply).filter(_is_not_none)
         self.branch = Branch(self, indicators, rules)
+        self.confluence = self.branch.signals.confluence(self.branch, aggregator, trend)
         self.alerts = self.branch.signals.filter(_is_signal).sink(alerts.on_signal)
         self.prices = self.klines.sink(alerts.on_candle)
 

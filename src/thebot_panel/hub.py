@@ -19,13 +19,14 @@ from streamz import Stream
 
 from .binance.client import BINANCE_WS_URL, Connected, MarketSocket, Status
 from .binance.rest import BINANCE_REST_URL, RestClient
-from .binance.streams import normalize_symbol, stream_name, validate_interval
+from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
 from .broadcast import Broadcaster
 from .graph import MarketGraph
 from .indicators import BBANDS, EMA, MACD, RSI
+from .signals.aggregator import Aggregator, HigherTrend
 from .signals.alerts import ACTIVE, AlertManager
 from .signals.notify import Notifier
-from .signals.rules import Crossover, LevelCross
+from .signals.rules import BandBreakout, Crossover, Divergence, LevelCross, MACDCross
 from .signals.store import AlertStore, default_path
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,14 @@ def default_indicators() -> dict:
 
 
 def default_rules(indicators: dict) -> list:
-    """EMA fast/slow crossover and RSI crossing 30/70 on ``default_indicators()``, on closed candles."""
-    return [Crossover(fast=indicators["ema_fast"].columns[0], slow=indicators["ema_slow"].columns[0]),
-            LevelCross(series=indicators["rsi"].columns[0], lower=30, upper=70)]
+    """On ``default_indicators()``, evaluated on closed candles: EMA fast/slow crossover, RSI crossing 30/70,
+    MACD crossing its signal line, close breaking out of the Bollinger Bands, and regular RSI divergence."""
+    column = {key: indicator.columns for key, indicator in indicators.items()}
+    return [Crossover(fast=column["ema_fast"][0], slow=column["ema_slow"][0]),
+            LevelCross(series=column["rsi"][0], lower=30, upper=70),
+            MACDCross(macd=column["macd"][0], signal=column["macd"][1]),
+            BandBreakout(upper=column["bbands"][0], lower=column["bbands"][2]),
+            Divergence(series=column["rsi"][0])]
 
 
 class FeedHub(param.Parameterized):
@@ -63,6 +69,9 @@ class FeedHub(param.Parameterized):
     warmup = param.Integer(default=1000, bounds=(50, 20_000), constant=True,
                            doc="Closed candles loaded over REST before going live")
     probe_timeout = param.Number(default=3.0, bounds=(0.1, 60), constant=True)
+    confirm_interval = param.String(default=None, allow_None=True, constant=True,
+                                    doc="Higher interval whose EMA fast/slow trend confirms each market's confluence "
+                                        "(e.g. 15m); None: no confirmation")
     db_path = param.String(default=None, allow_None=True, constant=True,
                            doc="SQLite file of alerts and signals; None: $THEBOT_DB, else the user data dir")
     broadcast_port = param.Integer(default=None, allow_None=True, bounds=(0, 65535), constant=True,
@@ -83,8 +92,9 @@ class FeedHub(param.Parameterized):
                  replay_data=None, replay_start=None, **params):
         if "symbols" in params:
             params["symbols"] = [normalize_symbol(s) for s in params["symbols"]]
-        if "interval" in params:
-            validate_interval(params["interval"])
+        for name in ("interval", "confirm_interval"):
+            if params.get(name) is not None:
+                validate_interval(params[name])
         super().__init__(**params)
         self._ws_url, self._rest_url, self._replay_url = ws_url, rest_url, replay_url
         self._replay_data, self._replay_start = replay_data, replay_start
@@ -116,8 +126,12 @@ class FeedHub(param.Parameterized):
         key = (normalize_symbol(symbol), validate_interval(interval))
         if key not in self.graphs:
             indicators = default_indicators()
+            higher = self.confirm_interval
+            confirm = higher is not None and interval_ms(higher) > interval_ms(key[1])
+            trend = HigherTrend(self.market(key[0], higher).branch, "ema_fast", "ema_slow", lower=key[1]) if confirm \
+                else None
             self.graphs[key] = MarketGraph(self.source_stream, *key, indicators, default_rules(indicators),
-                                           self.alerts)
+                                           self.alerts, Aggregator(confirm_interval=higher if confirm else None), trend)
             if self.broadcaster is not None:
                 self.broadcaster.follow(self.graphs[key])
             if self.socket is not None:

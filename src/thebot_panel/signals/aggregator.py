@@ -254,10 +254,9 @@ class confluence(Stream):
     """Confluence node, placed after a branch's signal node. It passes every input on and emits one
     ``Confluence`` per closed candle.
 
-    The signal node emits a closed candle's ``Analysis`` first and then that candle's ``Signal``\\ s,
-    all in one call. This node buffers those signals and emits the candle's ``Confluence`` on the
-    next input that is not one of them, before passing that input on. That input is usually the next
-    candle's first forming update. ``flush()`` emits it at once, for example at the end of a replay.
+    The signal node emits a closed candle's ``Analysis`` first, then that candle's ``Signal``\\ s,
+    then ``Evaluated``. This node buffers those signals and emits the candle's ``Confluence`` on
+    ``Evaluated`` (or, failing that, on the next input), before passing that input on.
     ``trend`` (such as ``HigherTrend``) is consulted only when ``aggregator.confirm_interval`` is
     set. The node sets its aggregator's ``symbol`` and ``interval`` to the branch's market.
 
@@ -289,6 +288,10 @@ class confluence(Stream):
         if type(x) is _graph.Recomputed:
             self._rebuild()
             return self._emit(x, metadata=metadata)
+        if type(x) is _graph.Evaluated and x.open_time == self._pending:  # the candle is complete
+            results = self.flush()
+            results.extend(self._emit(x, metadata=metadata))
+            return results
         results = self.flush()
         results.extend(self._emit(x, metadata=metadata))
         if type(x) is _graph.Analysis and x.candle.closed:

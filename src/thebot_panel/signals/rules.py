@@ -302,8 +302,10 @@ class BandBreakout(Rule):
     @property
     def label(self) -> str:
         (up, *args), (low, *low_args) = self.p.upper.split("_"), self.p.lower.split("_")
-        bands = (f"{up.upper()}/{low.upper()}({', '.join(args)})" if args == low_args
-                 else f"{series_label(self.p.upper)}/{series_label(self.p.lower)}")
+        # the channel by its columns: BBANDS' upperband/lowerband, KELTNER's upper/lower with 3 parameters, DONCHIAN's with 1
+        family = {("upperband", "lowerband"): "BBANDS", ("upper", "lower"): {3: "KELTNER", 1: "DONCHIAN"}.get(len(args))}
+        name = family.get((up, low)) if args == low_args else None
+        bands = (f"{name}({', '.join(args)})" if name else f"{series_label(self.p.upper)}/{series_label(self.p.lower)}")
         return f"{bands} {self.p.mode}"
 
     def initial_state(self):
