@@ -8,6 +8,6 @@ import panel as pn
 from thebot_panel.app import page
 
 logging.getLogger("thebot_panel").setLevel(logging.INFO)  # panel serve's log handler shows our INFO lines too
-pn.extension("tabulator")
+pn.extension("tabulator", "echarts", notifications=True)
 
 page(sys.argv[1:]).servable(title="thebot-panel · live")

@@ -148,3 +148,29 @@ def test_switching_symbol_and_interval_subscribes_at_run_time(tab, served):
     assert "warm-up ETHUSDT 5m" in log.read_text()
     assert replay.connections_opened == 1     # the same upstream connection, subscribed at run time
     assert errors == []
+
+
+SIGNALS_JS = """() => {
+  const src = Bokeh.documents[0].get_model_by_name('signals');
+  return src ? {rule: Array.from(src.data.rule), side: Array.from(src.data.side), price: Array.from(src.data.price)} : null;
+}"""
+
+
+def test_a_signal_shows_as_a_marker_and_an_alert_and_dismissing_removes_it(tab):
+    page, errors, _ = tab
+    page.get_by_text("Alerts", exact=True).first.click()
+    # an alert on the chart's market, raised by the live signals of the replay
+    line = page.locator('.active-alert .alert-line[data-symbol="BTCUSDT"][data-interval="1m"]').first
+    line.wait_for(timeout=60_000)
+    alert_id, rule, side = (line.get_attribute(f"data-{k}") for k in ("id", "rule", "side"))
+    price = float(line.get_attribute("data-price"))
+    deadline = time.monotonic() + 10   # the same signal is a marker on the chart
+    while (rule, side, price) not in zip(*(markers := page.evaluate(SIGNALS_JS)).values()):
+        assert time.monotonic() < deadline, f"no marker for {(rule, side, price)} on the chart: {markers}"
+        page.wait_for_timeout(250)
+    page.locator(f".dismiss-{alert_id} button").click()
+    page.locator(f".dismiss-{alert_id}").wait_for(state="detached", timeout=10_000)
+    history = page.locator(".tabulator-row", has_text="DISMISSED")
+    history.first.wait_for(timeout=10_000)
+    assert alert_id in history.first.inner_text()
+    assert errors == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import logging
+
 import pandas as pd
 import panel as pn
 import param
@@ -9,6 +12,8 @@ from panel.reactive import ReactiveHTML
 
 from ..signals.alerts import ACTIVE, Alert, AlertManager
 from . import when_served
+
+log = logging.getLogger(__name__)
 
 HISTORY_DTYPES = {"id": "int64", "created": str, "symbol": str, "interval": str, "kind": str, "rule": str,
                   "side": str, "price": "float64", "strength": "float64", "state": str}
@@ -55,15 +60,23 @@ class AlertCenter(pn.viewable.Viewer):
     New alerts also show as a toast in this session (Panel notifications, when the app enables them)
     and, opted in, as a browser notification with a beep. The manager's changes are buffered and
     applied every ``period_ms`` from the session's own callback. CSS hooks for tests and styling:
-    ``.active-alert`` rows, ``.dismiss-<id>`` buttons.
+    ``.active-alert`` rows holding an ``.alert-line`` (with ``data-id``, ``data-symbol``, ``data-interval``,
+    ``data-rule``, ``data-side``, ``data-price``) and a ``.dismiss-<id>`` button.
     """
 
     recency = param.Selector(default="all", objects=list(RECENCY), doc="Show alerts raised within this period")
     toasts = param.Boolean(default=True, doc="Show each new alert as a toast in this page")
+    shown = param.Integer(default=8, bounds=(1, 100), doc="Active alerts listed (newest first)")
 
-    def __init__(self, alerts: AlertManager, period_ms: int = 500, **params):
+    def __init__(self, alerts: AlertManager, symbols: list[str] = (), period_ms: int = 500, **params):
         super().__init__(**params)
         self.alerts = alerts
+        self.price_symbol = pn.widgets.Select(name="Symbol", options=list(symbols), width=130)
+        self.price_level = pn.widgets.FloatInput(name="Crosses (quote currency)", value=None, width=180,
+                                                 css_classes=["price-level"])
+        self.price_add = pn.widgets.Button(name="Add price alert", button_type="primary", css_classes=["price-add"])
+        self.price_add.on_click(lambda _: self.add_price_alert(self.price_symbol.value, self.price_level.value))
+        self.price_message = pn.pane.Markdown("", css_classes=["price-message"], sizing_mode="stretch_width")
         self.active = pn.Column(sizing_mode="stretch_width", name="active alerts")
         self.table = pn.widgets.Tabulator(history_frame([]), show_index=False, height=300, sizing_mode="stretch_width",
                                           disabled=True, header_filters=True, pagination="local", page_size=50,
@@ -76,9 +89,29 @@ class AlertCenter(pn.viewable.Viewer):
         self.param.watch(lambda _: self.refresh(), ["recency"])
         self.refresh()
 
+    def add_price_alert(self, symbol: str, level) -> None:
+        """Watch ``symbol`` crossing ``level``; a bad level is explained under the form, nothing else changes."""
+        try:
+            watch = self.alerts.add_price_alert(symbol, level)
+        except ValueError as exc:
+            self.price_message.object = f"⚠ {exc}"
+            return
+        self.price_message.object = self._watching() or ""
+        log.info("price alert: %s %s", watch.symbol, watch.rule)
+
+    def _watching(self) -> str:
+        return "Watching: " + ", ".join(f"{w.symbol} {w.rule}" for w in self.alerts.price_alerts) \
+            if self.alerts.price_alerts else ""
+
     def dismiss(self, alert_id: int) -> None:
-        """Dismiss an active alert (its row leaves the active list at the next refresh)."""
+        """Dismiss an active alert (its row leaves the active list at once)."""
         self.alerts.dismiss(alert_id)
+        self.refresh()
+
+    def dismiss_all(self) -> None:
+        """Dismiss every active alert."""
+        for alert in self.alerts.active():
+            self.alerts.dismiss(alert.id)
         self.refresh()
 
     def refresh(self) -> None:
@@ -90,11 +123,17 @@ class AlertCenter(pn.viewable.Viewer):
                 pn.state.notifications.info(alert.message, duration=6000)
         if new:
             self.notifier.message = new[-1].message
-        self.active.objects = [self._row(a) for a in self.alerts.active()] or [
+        active = self.alerts.active()
+        rows = [self._row(a) for a in active[:self.shown]] or [
             pn.pane.Markdown("*No active alerts.*", css_classes=["no-active-alerts"])]
+        if len(active) > self.shown:
+            rows.append(pn.pane.Markdown(f"*… and {len(active) - self.shown} more active (see the history).*"))
+        self.active.objects = rows
         window = RECENCY[self.recency]
         since = None if window is None else self.alerts._clock() - window
         self.table.value = history_frame(self.alerts.history(since=since))
+        if not self.price_message.object.startswith("⚠"):
+            self.price_message.object = self._watching()
         stats = self.alerts.stats()
         self.counts.object = (f"{stats['active']} active · {stats['raised']} raised · {stats['dismissed']} dismissed · "
                               f"{stats['expired']} expired · {stats['duplicates']} duplicates · "
@@ -104,8 +143,10 @@ class AlertCenter(pn.viewable.Viewer):
         button = pn.widgets.Button(name="Dismiss", button_type="light", width=90, css_classes=[f"dismiss-{alert.id}"])
         button.on_click(lambda _: self.dismiss(alert.id))
         color = {"BUY": "#26a69a", "UP": "#26a69a"}.get(alert.side, "#ef5350")
-        text = pn.pane.HTML(f'<b style="color:{color}">{alert.side}</b> {alert.message.split(" ", 1)[1]}',
-                            sizing_mode="stretch_width")
+        attributes = " ".join(f'data-{k}="{html.escape(str(getattr(alert, k)))}"'
+                              for k in ("id", "symbol", "interval", "rule", "side", "price"))
+        text = pn.pane.HTML(f'<span class="alert-line" {attributes}><b style="color:{color}">{alert.side}</b> '
+                            f'{html.escape(alert.message.split(" ", 1)[1])}</span>', sizing_mode="stretch_width")
         return pn.Row(text, button, sizing_mode="stretch_width", css_classes=["active-alert"])
 
     def _start(self) -> None:
@@ -131,5 +172,8 @@ class AlertCenter(pn.viewable.Viewer):
                           pn.widgets.Checkbox.from_param(self.param.toasts, name="Toasts"),
                           pn.widgets.Checkbox.from_param(self.notifier.param.enabled, name="Browser notification + sound"),
                           self.notifier)
-        return pn.Column("#### Active alerts", self.active, self.counts, "#### Alert history", controls, self.table,
-                         sizing_mode="stretch_width")
+        price = pn.Row(self.price_symbol, self.price_level, self.price_add, sizing_mode="stretch_width")
+        dismiss_all = pn.widgets.Button(name="Dismiss all", button_type="light", css_classes=["dismiss-all"])
+        dismiss_all.on_click(lambda _: self.dismiss_all())
+        return pn.Column("#### Active alerts", self.active, pn.Row(self.counts, dismiss_all), "#### Price alerts", price, self.price_message,
+                         "#### Alert history", controls, self.table, sizing_mode="stretch_width")

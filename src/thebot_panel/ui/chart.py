@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 UP, DOWN = "#26a69a", "#ef5350"
 LINE_COLORS = ("#f5a623", "#7e57c2", "#29b6f6", "#ec407a", "#8d6e63", "#66bb6a", "#26c6da", "#ffa726")
+CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "color", "alpha")
 SIGNAL_DTYPES = {"time": str, "symbol": str, "interval": str, "rule": str, "side": str, "price": "float64",
                  "strength": "float64"}
 SIGNAL_COLUMNS = list(SIGNAL_DTYPES)
@@ -92,11 +93,12 @@ class CandleChart(pn.viewable.Viewer):
         self._reload = True
         self._callback = None
         self.table = pn.widgets.Tabulator(signals_frame([]), show_index=False, height=260, sizing_mode="stretch_width",
-                                          disabled=True, sorters=[{"field": "time", "dir": "desc"}], name="signals")
+                                          disabled=True, sorters=[{"field": "time", "dir": "desc"}], name="signal table")
         self.layout = pn.Column(sizing_mode="stretch_width")
-        self.source = ColumnDataSource(name="candles")  # one column per candle field and value key
         self.signal_source = ColumnDataSource(_marker_columns([]), name="signals")
         self._attach()
+        self.source = ColumnDataSource({c: [] for c in [*CANDLE_COLUMNS, *self.branch.keys]},  # and more keys as
+                                       name="candles")                                      # indicators are added
         self._build_figures()
         self._show()
 

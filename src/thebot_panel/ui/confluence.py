@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import panel as pn
 
 from ..hub import FeedHub
@@ -20,8 +22,9 @@ def gauge_title(confluence) -> str:
 
 
 class ConfluenceGauges(pn.viewable.Viewer):
-    """One gauge per market of the hub (its symbols at its interval): the confluence score × 100 of the
-    hub's signal rules over the last candles (see ``signals.aggregator``), refreshed every ``period_ms``."""
+    """One gauge per market of the hub (its symbols at its interval): the confluence confidence × 100 of the
+    hub's signal rules over the last candles, signed by its direction (SELL < 0 < BUY; see
+    ``signals.aggregator``), refreshed every ``period_ms``."""
 
     def __init__(self, hub: FeedHub, period_ms: int = 1000, **params):
         super().__init__(**params)
@@ -29,7 +32,7 @@ class ConfluenceGauges(pn.viewable.Viewer):
         self.gauges = {}
         for symbol in hub.symbols:
             self.gauges[symbol] = pn.indicators.Gauge(
-                name=symbol, value=0, bounds=(-100, 100), format="{value}", width=230, height=200,
+                name=symbol, value=0, bounds=(-100, 100), format="{value}", width=180, height=160,
                 colors=[(0.4, DOWN), (0.6, "#9e9e9e"), (1, UP)], css_classes=[f"gauge-{symbol}"],
                 custom_opts={"title": {"show": True, "bottom": 0, "textStyle": {"fontSize": 11}}})
         self.captions = {symbol: pn.pane.Markdown("", margin=(0, 10)) for symbol in hub.symbols}
@@ -39,7 +42,7 @@ class ConfluenceGauges(pn.viewable.Viewer):
     def refresh(self) -> None:
         for symbol, gauge in self.gauges.items():
             latest = self.hub.market(symbol, self.hub.interval).confluence.latest
-            gauge.value = 0 if latest is None else round(latest.score * 100)
+            gauge.value = 0 if latest is None else round(math.copysign(latest.confidence, latest.score) * 100)
             self.captions[symbol].object = f"**{symbol} {self.hub.interval}** · {gauge_title(latest)}"
 
     def _start(self) -> None:
