@@ -177,3 +177,23 @@ def test_a_rule_naming_a_missing_series_is_refused_and_a_toggled_rule_is_re_deri
     rsi_rule.lower = 25
     rsi_rule.enabled = True
     assert list(signals._found[rsi_rule]) == rsi_rule.batch(graph.branch.frame(), "BTCUSDT", "1m")
+
+
+def test_no_repainting_forming_updates_change_no_closed_candle_signal(halt_recording):
+    klines = klines_of(halt_recording.head(1500))
+    source_a, graph_a, _ = build()
+    source_b, graph_b, _ = build()
+    emitted = graph_a.branch.signals.sink_to_list()
+    feed(source_a, klines)                      # two forming updates before each close
+    for k in klines:                            # closes only
+        source_b.emit(k)
+    signals = [x for x in emitted if type(x) is Signal]
+    assert signals == list(graph_a.branch.signals.history) == list(graph_b.branch.signals.history)
+    assert all(not s.provisional for s in signals) and len(signals) > 20
+    # each signal is emitted right after its own candle's closed Analysis, never during a forming update
+    last = None
+    for x in emitted:
+        if type(x) is Analysis:
+            last = x
+        elif type(x) is Signal:
+            assert last.candle.closed and last.candle.kline.open_time == x.open_time

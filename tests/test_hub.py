@@ -9,8 +9,10 @@ import pytest
 import talib
 import websockets
 
+from recorders import HttpRecorder
 from thebot_panel.hub import FeedHub
 from thebot_panel.replay import Recording, ReplayServer
+from thebot_panel.signals.rules import Signal
 
 RECORDING = Recording.bundled()
 
@@ -120,3 +122,37 @@ async def test_broadcast_endpoint_streams_closed_candles_signals_and_alerts_duri
         assert alert["state"] == "ACTIVE" and alert["message"].startswith(alert["side"])
     finally:
         await hub.stop()
+
+
+async def test_live_signals_alert_a_local_webhook_and_the_history_survives_a_restart(replay, tmp_path):
+    receiver = await HttpRecorder().start()
+    config = tmp_path / "notify.toml"
+    config.write_text(f'[webhook]\nurl = "{receiver.url}/hook"\n')
+    db = str(tmp_path / "alerts.sqlite")
+    hub = FeedHub(source="replay", symbols=["BTCUSDT"], warmup=200, replay_url=replay.rest_url, db_path=db,
+                  notify_config=str(config))
+    live = hub.market("BTCUSDT", "1m").branch.signals.sink_to_list()
+    await hub.start()
+    try:
+        await wait_for(lambda: len(receiver.requests) >= 3, timeout=60)
+    finally:
+        await hub.stop()
+        await receiver.close()
+    raised = list(hub.alerts)
+    posted = [r.body for r in receiver.requests]
+    assert [r.path for r in receiver.requests] == ["/hook"] * len(posted)
+    assert [(p["id"], p["rule"], p["side"], p["price"], p["message"]) for p in posted] == \
+        [(a.id, a.rule, a.side, a.price, a.message) for a in raised[:len(posted)]]
+    # the live signals are those the rules give in batch over the same candles (streaming == batch)
+    branch = hub.market("BTCUSDT", "1m").branch
+    streamed = [s for s in live if type(s) is Signal and not s.provisional]
+    first = streamed[0].open_time
+    frame = branch.frame()
+    batch = sorted((s for rule in branch.signals.rules for s in rule.batch(frame, "BTCUSDT", "1m")
+                    if s.open_time >= first), key=lambda s: s.open_time)
+    assert streamed == batch[:len(streamed)] and len(streamed) >= 3
+
+    restarted = FeedHub(source="replay", symbols=["BTCUSDT"], replay_url=replay.rest_url, db_path=db)
+    assert [(a.id, a.rule, a.open_time, a.state) for a in restarted.alerts] == \
+        [(a.id, a.rule, a.open_time, a.state) for a in raised]
+    assert {(s.open_time, s.rule) for s in restarted.alerts.store.signals()} >= {(s.open_time, s.rule) for s in streamed}
