@@ -1,4 +1,5 @@
-"""Signals: rules that fire BUY/SELL on closed candles (later: aggregation, alerts, notifications)."""
+"""Signals: rules that fire BUY/SELL on closed candles (``rules``), their confluence (``aggregator``), the alerts
+they raise (``alerts``, persisted by ``store``) and the channels that deliver them (``notify``)."""
 
 from __future__ import annotations
 
