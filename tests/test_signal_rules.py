@@ -277,10 +277,11 @@ def test_touching_counts_as_the_side_crossed_from():
     assert sides(LevelCross(), falling) == [None, None, None, "SELL", None, None]
 
 
-def test_crossover_of_the_price_and_strength_from_the_gap():
-    rows = [{"close": c, "ema_21": 100.0} for c in (99.0, 100.05, 100.0, 99.0)]
+def test_crossover_of_the_price_and_strength_from_how_sharply_the_gap_moves():
+    rows = [{"close": c, "ema_21": 100.0} for c in (99.999, 100.001, 100.0, 99.0)]
+    # the gap moves by 0.002 (BUY) then by 1.0 (SELL): |Δgap| / close × 5000, capped at 1
     assert run(Crossover(fast="close", slow="ema_21"), rows, [r["close"] for r in rows]) == [
-        None, (1, "BUY", round(0.05 / 100.05 * 1000, 6)), None, (3, "SELL", 1.0)]
+        None, (1, "BUY", round(0.002 / 100.001 * 5000, 6)), None, (3, "SELL", 1.0)]
 
 
 def test_nan_warm_up_never_fires():
@@ -307,9 +308,9 @@ def test_macd_cross_zero_filter_keeps_crosses_on_the_stretched_side():
     pairs = [(-2.0, -1.0), (-0.5, -1.0), (-1.5, -1.0), (1.0, 0.5), (0.2, 0.5), (0.4, 0.5), (-0.05, -0.1)]
     rows, closes = [{"macd_12_26_9": m, "signal_12_26_9": s} for m, s in pairs], [10_000.0] * len(pairs)
     assert sides(MACDCross(), rows) == [None, "BUY", "SELL", "BUY", "SELL", None, "BUY"]
-    # strength |macd - signal| / close × 1000; the SELL at -1.5 and the BUY at +1 are on the wrong side of zero
-    assert run(MACDCross(zero_filter=True), rows, closes) == [None, (1, "BUY", 0.05), None, None, (4, "SELL", 0.03),
-                                                              None, (6, "BUY", 0.005)]
+    # strength |Δ(macd - signal)| / close × 5000; the SELL at -1.5 and the BUY at +1 are on the wrong side of zero
+    assert run(MACDCross(zero_filter=True), rows, closes) == [None, (1, "BUY", 0.75), None, None, (4, "SELL", 0.4),
+                                                              None, (6, "BUY", 0.075)]
 
 
 def donchian_frame():

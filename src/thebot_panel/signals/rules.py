@@ -191,17 +191,19 @@ def crossing(previous: tuple[float, float] | None, current: tuple[float, float])
     return None
 
 
-def gap_strength(a: float, b: float, close: float) -> float:
-    """``min(1, |a - b| / close × 1000)``: full strength once two price-unit lines are 0.1 % of the price apart."""
-    return min(1.0, abs(a - b) / close * 1000)
+def cross_strength(previous: tuple[float, float], current: tuple[float, float], close: float) -> float:
+    """How sharply two price-unit lines cross: ``min(1, |Δ(a - b)| / close × 5000)``, the change of their gap over
+    the crossing candle; full strength when it is 0.02 % of the price (the gap itself is about 0 at a cross)."""
+    (a0, b0), (a, b) = previous, current
+    return min(1.0, abs((a - b) - (a0 - b0)) / close * 5000)
 
 
 class Crossover(Rule):
     """BUY when ``fast`` crosses above ``slow`` (previous fast <= slow, now fast > slow); SELL when it
     crosses below (previous fast >= slow, now fast < slow). Any two series: ``"close"``, ``"ema_9"``, ...
 
-    Strength: ``min(1, |fast - slow| / close × 1000)`` on the crossing candle — full strength once
-    the lines are 0.1 % of the price apart, weak for a marginal cross. State: the previous (fast, slow).
+    Strength: ``cross_strength`` — how much the gap between the lines moved on the crossing candle
+    relative to the price (full at 0.02 %), weak for lines that merely touch. State: the previous (fast, slow).
     """
 
     fast = param.String(default="ema_9", doc="Series that crosses, e.g. ema_9 or close.")
@@ -214,14 +216,14 @@ class Crossover(Rule):
 
     def check(self, state, current, close):
         side = crossing(state, current)
-        return current, side and (side, gap_strength(*current, close))
+        return current, side and (side, cross_strength(state, current, close))
 
 
 class MACDCross(Rule):
     """BUY when the MACD line crosses above its signal line, SELL when it crosses below (as ``Crossover``).
 
     With ``zero_filter`` a BUY fires only while the MACD line is below zero and a SELL only while it
-    is above (crosses against the stretched side). Strength: ``min(1, |macd - signal| / close × 1000)``.
+    is above (crosses against the stretched side). Strength: ``cross_strength``, as ``Crossover``.
     """
 
     macd = param.String(default="macd_12_26_9", doc="MACD line column, e.g. macd_12_26_9.")
@@ -237,7 +239,7 @@ class MACDCross(Rule):
         side = crossing(state, current)
         if self.p.zero_filter and side is not None and not (current[0] < 0 if side == "BUY" else current[0] > 0):
             side = None
-        return current, side and (side, gap_strength(*current, close))
+        return current, side and (side, cross_strength(state, current, close))
 
 
 class LevelCross(Rule):

@@ -24,7 +24,8 @@ def param_widget(obj: param.Parameterized, key: str, name: str, series: list[str
     low, high = p.bounds or (None, None)
     widget_type = pn.widgets.IntInput if isinstance(p, param.Integer) else pn.widgets.FloatInput
     step = 1 if isinstance(p, param.Integer) else (p.step or 0.1)
-    label = name + (f" ({low}–{high})" if p.bounds else "")
+    label = name + ("" if low is None and high is None else f" (≥ {low})" if high is None else
+                    f" (≤ {high})" if low is None else f" ({low}–{high})")
     return widget_type.from_param(p, name=label, start=low, end=high, step=step, **common)
 
 
