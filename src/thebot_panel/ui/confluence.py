@@ -31,10 +31,9 @@ class ConfluenceGauges(pn.viewable.Viewer):
         self.hub = hub
         self.gauges = {}
         for symbol in hub.symbols:
-            self.gauges[symbol] = pn.indicators.Gauge(
-                name=symbol, value=0, bounds=(-100, 100), format="{value}", width=180, height=160,
-                colors=[(0.4, DOWN), (0.6, "#9e9e9e"), (1, UP)], css_classes=[f"gauge-{symbol}"],
-                custom_opts={"title": {"show": True, "bottom": 0, "textStyle": {"fontSize": 11}}})
+            self.gauges[symbol] = pn.indicators.Gauge(  # unnamed: the caption under it names the market
+                name="", value=0, bounds=(-100, 100), format="{value}", width=180, height=160,
+                colors=[(0.4, DOWN), (0.6, "#9e9e9e"), (1, UP)], css_classes=[f"gauge-{symbol}"])
         self.captions = {symbol: pn.pane.Markdown("", margin=(0, 10)) for symbol in hub.symbols}
         self._period_ms, self._callback = period_ms, None
         self.refresh()
