@@ -23,6 +23,7 @@ from .binance.streams import interval_ms, normalize_symbol, stream_name, validat
 from .broadcast import Broadcaster
 from .graph import MarketGraph
 from .indicators import BBANDS, EMA, MACD, RSI
+from .metrics import MarketMetrics
 from .signals.aggregator import Aggregator, HigherTrend
 from .signals.alerts import ACTIVE, AlertManager
 from .signals.notify import Notifier
@@ -99,6 +100,8 @@ class FeedHub(param.Parameterized):
         self._ws_url, self._rest_url, self._replay_url = ws_url, rest_url, replay_url
         self._replay_data, self._replay_start = replay_data, replay_start
         self.source_stream = Stream(asynchronous=True)
+        self.metrics = MarketMetrics(clock=lambda: float("nan"))  # the feed's clock, once the source is known
+        self.metrics_sink = self.source_stream.sink(self.metrics.on_event)
         self.alerts = AlertManager(store=AlertStore(self.db_path or os.environ.get("THEBOT_DB") or default_path()))
         self.notifier = Notifier.from_config(self.notify_config)  # ValueError naming a bad key
         self.alerts.subscribe(self._notify)
@@ -151,6 +154,7 @@ class FeedHub(param.Parameterized):
             for symbol in await self.rest.validate_symbols(self.symbols):
                 log.info("validated %s on %s", symbol, rest_url)
             streams = [stream_name(s, "kline", i) for s, i in self.graphs]
+            streams += [stream_name(symbol, kind) for symbol in self.symbols for kind in self._quote_streams(symbol)]
             self.socket = MarketSocket(ws_url, streams, on_status=self._on_status)
             self.socket.start()
             self._spawn(self._consume())
@@ -163,6 +167,14 @@ class FeedHub(param.Parameterized):
             self.status, self.error = "error", str(exc)
             log.error("feed hub failed to start: %s", exc)
 
+    def _quote_streams(self, symbol: str) -> list[str]:
+        """``ticker``/``bookTicker`` for the metrics strip: both from Binance; from a replay, ``bookTicker``
+        where the recording has ticks (its 24 h figures then come from the candles)."""
+        if self.source_label.startswith("live"):
+            return ["ticker", "bookTicker"]
+        ticks = self.replay.recording.ticks.get(symbol) if self.replay is not None else None
+        return ["bookTicker"] if ticks is not None and len(ticks.streams["bookTicker"]) else []
+
     async def _resolve_source(self) -> tuple[str, str]:
         if self.source in ("auto", "binance") and self._replay_url is None:
             rest_url = self._rest_url or BINANCE_REST_URL
@@ -170,6 +182,7 @@ class FeedHub(param.Parameterized):
             try:
                 await asyncio.wait_for(self.rest.server_time(), self.probe_timeout)
                 self.source_label = f"live: {self._ws_url or BINANCE_WS_URL}"
+                self.metrics.clock = lambda: time.time_ns() // 1_000_000
                 log.info("source: %s", self.source_label)
                 return self._ws_url or BINANCE_WS_URL, rest_url
             except Exception as exc:
@@ -191,6 +204,7 @@ class FeedHub(param.Parameterized):
             await self.replay.start()
             ws_url, rest_url = self.replay.ws_url, self.replay.rest_url
             self.replay_badge = self.replay.describe()
+            self.metrics.clock = self.replay.now_ms
         self.rest = RestClient(rest_url)
         self.source_label = f"replay: {ws_url}"
         log.info("source: %s (%s)", self.source_label, self.replay_badge)

@@ -1,0 +1,93 @@
+"""Per-symbol market metrics for the metrics strip: last price and tick direction, 24 h change and volume,
+best bid/ask and spread, signals today, last update age, and the feed latency."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .binance.events import BookTicker, Kline, Ticker24h
+
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class _Seen:
+    price: float = float("nan")
+    previous: float = float("nan")
+    received: float = 0.0            # time.monotonic() of the last event
+    latency_ms: float = float("nan")  # receive time - exchange event time, on the feed's clock
+    ticker: Ticker24h | None = None
+    book: BookTicker | None = None
+    by_interval: dict = field(default_factory=dict)
+
+
+class MarketMetrics:
+    """A sink of the hub's parsed events that remembers, per symbol, what the metrics strip shows.
+
+    ``clock()`` gives the feed's "now" in ms since the epoch, UTC: the wall clock for Binance, the
+    replay clock for a replay (whose event times are the recording's), so the latency is comparable.
+    """
+
+    def __init__(self, clock=None):
+        self.clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self._seen: dict[str, _Seen] = {}
+
+    def on_event(self, event) -> None:
+        kind = type(event)
+        if kind not in (Kline, Ticker24h, BookTicker):
+            return
+        seen = self._seen.setdefault(event.symbol, _Seen())
+        seen.received = time.monotonic()
+        if event.event_time:
+            seen.latency_ms = self.clock() - event.event_time
+        if kind is Kline:
+            if event.close != seen.price:
+                seen.previous, seen.price = seen.price, event.close
+        elif kind is Ticker24h:
+            seen.ticker = event
+        else:
+            seen.book = event
+
+    def snapshot(self, symbol: str, book, signals) -> dict:
+        """What the strip shows for ``symbol``: a dict of
+
+        ``price`` (quote currency), ``direction`` (+1 up-tick, -1 down-tick, 0), ``change_24h_pct`` and
+        ``volume_24h`` (base asset; from ``@ticker`` when subscribed, else from the last 24 h of ``book``'s
+        candles, ``source_24h`` saying which), ``bid``/``ask``/``spread`` (``@bookTicker``; NaN without it),
+        ``signals_today`` (signals in ``signals`` since the UTC midnight of the last candle), ``age_s``
+        (seconds since the symbol's last event; None before any), ``latency_ms`` (feed latency, NaN unknown).
+        """
+        seen = self._seen.get(symbol, _Seen())
+        change, volume, source = self._day(seen, book)
+        bid = seen.book.bid_price if seen.book else float("nan")
+        ask = seen.book.ask_price if seen.book else float("nan")
+        price = seen.price
+        if np.isnan(price) and len(book):
+            price = float(book.candles.column("close")[-1])
+        last_open = book.candles.open_time[-1] if len(book) else 0
+        day_start = int(last_open) - int(last_open) % DAY_MS
+        return {
+            "symbol": symbol, "price": price,
+            "direction": 0 if np.isnan(seen.previous) else int(np.sign(seen.price - seen.previous)),
+            "change_24h_pct": change, "volume_24h": volume, "source_24h": source,
+            "bid": bid, "ask": ask, "spread": ask - bid,
+            "signals_today": sum(1 for s in signals if s.symbol == symbol and s.open_time >= day_start),
+            "age_s": time.monotonic() - seen.received if seen.received else None,
+            "latency_ms": seen.latency_ms,
+        }
+
+    @staticmethod
+    def _day(seen: _Seen, book) -> tuple[float, float, str]:
+        if seen.ticker is not None:
+            return seen.ticker.price_change_percent, seen.ticker.volume, "@ticker"
+        if not len(book):
+            return float("nan"), float("nan"), "candles"
+        times, closes = book.candles.open_time, book.candles.column("close")
+        start = int(np.searchsorted(times, times[-1] + book.step - DAY_MS))
+        volume = float(book.candles.column("volume")[start:].sum())
+        base = closes[start - 1] if start > 0 else book.candles.column("open")[0]
+        last = book.forming.close if book.forming is not None else closes[-1]
+        return (last / base - 1) * 100, volume, "candles"
