@@ -72,7 +72,7 @@ def panel_serve(app_args: list[str], app: str = "apps/live.py", serve_args: tupl
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url, timeout=5).status_code == 200:
+                if httpx.get(url, timeout=30).status_code == 200:  # the first page is built on request
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"panel serve did not start:\n{log_path.read_text()}")

@@ -21,8 +21,10 @@ def klines_of(frame: pd.DataFrame, symbol: str = "BTCUSDT", interval: str = "1m"
 
 @pytest.fixture(scope="session", autouse=True)
 def alert_database(tmp_path_factory):
-    """Every hub of the test session (served apps included) keeps its alerts in a temporary SQLite file."""
+    """Every hub of the test session (served apps included) keeps its alerts in a temporary SQLite file, and
+    reads no news from the internet."""
     os.environ["THEBOT_DB"] = str(tmp_path_factory.mktemp("db") / "thebot.sqlite")
+    os.environ["THEBOT_NEWS_FEEDS"] = "http://127.0.0.1:9/news.rss"  # tests talk to 127.0.0.1 only (port 9: refused)
     yield os.environ["THEBOT_DB"]
 
 

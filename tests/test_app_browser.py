@@ -158,7 +158,7 @@ SIGNALS_JS = """() => {
 
 def test_a_signal_shows_as_a_marker_and_an_alert_and_dismissing_removes_it(tab):
     page, errors, _ = tab
-    page.get_by_text("Alerts", exact=True).first.click()
+    page.get_by_text("Signals & Alerts", exact=True).first.click()
     # an alert on the chart's market, raised by the live signals of the replay
     line = page.locator('.active-alert .alert-line[data-symbol="BTCUSDT"][data-interval="1m"]').first
     line.wait_for(timeout=60_000)

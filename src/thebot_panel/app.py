@@ -9,6 +9,7 @@ import panel as pn
 
 from .binance.streams import INTERVALS, normalize_symbol, validate_interval
 from .hub import SOURCES, FeedHub
+from .news import feed_urls
 
 log = logging.getLogger("thebot_panel")
 
@@ -32,6 +33,13 @@ def _symbols(text: str) -> list[str]:
 def _interval(text: str) -> str:
     try:
         return validate_interval(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _news(text: str) -> list[str]:
+    try:
+        return feed_urls(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -64,6 +72,9 @@ def parser() -> argparse.ArgumentParser:
                    help="higher interval whose EMA(9)/EMA(21) trend confirms the confluence (default 15m)")
     p.add_argument("--broadcast-port", type=int, default=8765,
                    help="port of the event broadcast websocket ws://127.0.0.1:PORT/events (default 8765; -1: off)")
+    p.add_argument("--news", type=_news, default=None,
+                   help="comma-separated RSS/Atom feed URLs of the News tab (default: $THEBOT_NEWS_FEEDS, else "
+                        "CoinDesk, Cointelegraph and Decrypt)")
     p.add_argument("--notify-config", default=None, help="TOML file of notification channels (webhook, discord, "
                                                           "slack, telegram, email); default: $THEBOT_NOTIFY_CONFIG")
     p.add_argument("--db", default=None, help="SQLite file of alerts and signals (default: $THEBOT_DB, else "
@@ -80,6 +91,7 @@ def hub_from_args(argv) -> FeedHub:
                               replay_url=args.replay_url, replay_data=args.replay_data,
                               replay_start=args.replay_start, db_path=args.db,
                               notify_config=args.notify_config, confirm_interval=args.confirm_interval,
+                              news_urls=args.news,
                               broadcast_port=None if args.broadcast_port < 0 else args.broadcast_port)
     except ValueError as exc:
         raise OptionError(str(exc)) from None
@@ -96,4 +108,4 @@ def page(argv):
         return pn.pane.Alert(f"**Cannot start: {exc}**\n\n```\n{parser().format_usage()}```",
                              alert_type="danger", name="error")
     hub.ensure_started()
-    return Dashboard(hub)
+    return Dashboard(hub).template()

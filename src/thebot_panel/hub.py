@@ -24,6 +24,8 @@ from .broadcast import Broadcaster
 from .graph import MarketGraph
 from .indicators import BBANDS, EMA, MACD, RSI
 from .metrics import MarketMetrics
+from .news import NewsFeeds, feeds_from_env
+from .portfolio import PaperPortfolio, PaperStore
 from .signals.aggregator import Aggregator, HigherTrend
 from .signals.alerts import ACTIVE, AlertManager
 from .signals.notify import Notifier
@@ -78,6 +80,8 @@ class FeedHub(param.Parameterized):
     broadcast_port = param.Integer(default=None, allow_None=True, bounds=(0, 65535), constant=True,
                                    doc="Port of the event broadcast websocket (ws://127.0.0.1:<port>/events); "
                                        "None: off, 0: any free port")
+    news_urls = param.List(default=None, allow_None=True, item_type=str, constant=True,
+                           doc="RSS/Atom feeds of the News tab; None: $THEBOT_NEWS_FEEDS, else a few crypto news feeds")
     notify_config = param.String(default=None, allow_None=True, constant=True,
                                  doc="TOML file of notification channels; None: $THEBOT_NOTIFY_CONFIG and the "
                                      "THEBOT_* variables (see signals/notify.py)")
@@ -116,6 +120,9 @@ class FeedHub(param.Parameterized):
         self._started: asyncio.Task | None = None
         for symbol in self.symbols:
             self.market(symbol, self.interval)
+        self.portfolio = PaperPortfolio(store=PaperStore(self.alerts.store.path))  # same SQLite file as the alerts
+        self.portfolio_sinks = self.portfolio.follow(self)
+        self.news = NewsFeeds(urls=self.news_urls if self.news_urls is not None else feeds_from_env())
 
     @classmethod
     def shared(cls, **config) -> FeedHub:
@@ -160,6 +167,7 @@ class FeedHub(param.Parameterized):
             self._spawn(self._consume())
             self._spawn(self._expire_alerts())
             await self.notifier.start()
+            self.news.ensure_started()
             if self.broadcast_port is not None:
                 await self._start_broadcast()
             await asyncio.gather(*(self._warm_up(key) for key in list(self.graphs)))
@@ -312,6 +320,7 @@ class FeedHub(param.Parameterized):
         for task in list(self._tasks):
             task.cancel()
         await self.notifier.stop()
+        await self.news.stop()
         if self.broadcaster is not None:
             await self.broadcaster.stop()
         if self.socket is not None:

@@ -83,8 +83,12 @@ class FeedError(Exception):
 
 def check_url(url: str) -> str:
     """``url``; ``ValueError`` naming it unless it is an http(s) URL with a host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. "http://[::1"
+        ok = False
+    if not ok:
         raise ValueError(f"news feed {shown_url(url)!r} is not an http(s) URL")
     return url
 
@@ -95,14 +99,18 @@ def feed_urls(text: str) -> list[str]:
 
 
 def feeds_from_env(env: Mapping[str, str] = os.environ) -> list[str]:
-    """``$THEBOT_NEWS_FEEDS`` (comma-separated) or, unset or empty, ``DEFAULT_FEEDS``; ``ValueError`` naming a bad URL."""
+    """``$THEBOT_NEWS_FEEDS`` (comma-separated) or, when unset or empty, ``DEFAULT_FEEDS``.
+    ``ValueError`` naming a URL that is not http(s)."""
     return feed_urls(env.get("THEBOT_NEWS_FEEDS", "")) or list(DEFAULT_FEEDS)
 
 
 def shown_url(url: str) -> str:
     """``url`` as shown to users and logs: without user info, its query replaced by ``?…``."""
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if not parts or not parts.scheme or not parts.netloc:
         return url.split("?")[0] + ("?…" if "?" in url else "")
     host = parts.netloc.rpartition("@")[2]
     return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
@@ -192,7 +200,7 @@ class NewsFeeds(param.Parameterized):
     """The configured feeds, their merged items (newest first, unique links, at most ``limit``) and statuses.
 
     Raises ``ValueError`` naming a URL that is not http(s), at creation and when ``urls`` changes.
-    ``clock`` gives the time in int ms UTC (for tests).
+    ``clock()`` gives the time in int ms UTC (tests pass a fixed one).
     """
 
     urls = param.List(default=list(DEFAULT_FEEDS), item_type=str, doc="RSS or Atom feed URLs (http or https)")
@@ -201,7 +209,7 @@ class NewsFeeds(param.Parameterized):
 
     def __init__(self, clock=lambda: time.time_ns() // 1_000_000, **params):
         super().__init__(**params)
-        self._clock = clock
+        self.clock = clock
         self._items: dict[str, list[NewsItem]] = {}
         self._statuses: dict[str, FeedStatus] = {}
         self._merged: list[NewsItem] = []
@@ -232,13 +240,13 @@ class NewsFeeds(param.Parameterized):
         headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
         async with httpx.AsyncClient(timeout=self.timeout, headers=headers, follow_redirects=True) as client:
             results = await asyncio.gather(*(self._load(client, url) for url in urls))
-        now = self._clock()
-        for url, (title, items, error) in zip(urls, results):
+        now = self.clock()
+        for url, (title, items, error) in zip(urls, results, strict=True):
             if url not in self._statuses:  # urls changed meanwhile
                 continue
             old = self._statuses[url]
             if error is None:
-                self._items[url] = items
+                self._items[url] = items = merge(items, self.limit)  # newest first, bounded per feed too
                 self._statuses[url] = FeedStatus(url, title, "ok", len(items), now, now)
             else:
                 log.warning("news: %s", error)
@@ -267,7 +275,8 @@ class NewsFeeds(param.Parameterized):
     async def _fetch(self, client: httpx.AsyncClient, url: str) -> tuple[bytes, dict[str, str]]:
         async with client.stream("GET", url) as response:
             if not response.is_success:
-                raise FeedError(f"{shown_url(url)} answered HTTP {response.status_code} {response.reason_phrase}".rstrip())
+                answer = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+                raise FeedError(f"{shown_url(url)} answered {answer}")
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk

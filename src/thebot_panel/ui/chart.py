@@ -74,6 +74,7 @@ class CandleChart(pn.viewable.Viewer):
     interval = param.Selector(default=None, objects=["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "1d"])
     rollover = param.Integer(default=500, bounds=(50, 20_000), doc="Candles kept in the browser")
     flush_ms = param.Integer(default=250, bounds=(50, 5_000), doc="UI refresh period in ms")
+    follow = param.Boolean(default=True, doc="Keep the newest candle in view (off: pan and zoom freely)")
 
     def __init__(self, hub: FeedHub, indicators: dict | None = None, rules=None, **params):
         symbol, interval = params.pop("symbol", hub.symbols[0]), params.pop("interval", hub.interval)
@@ -154,6 +155,14 @@ class CandleChart(pn.viewable.Viewer):
         self._reload_sources()  # the new glyphs' columns, before they are shown
         self._show()
 
+    @param.depends("follow", watch=True)
+    def _follow(self) -> None:
+        self.price_figure.x_range.follow = "end" if self.follow else None
+
+    @param.depends("rollover", watch=True)
+    def _rollover(self) -> None:
+        self._reload = True
+
     @param.depends("symbol", "interval", watch=True)
     def _switch_market(self) -> None:
         self.detach()
@@ -213,7 +222,7 @@ class CandleChart(pn.viewable.Viewer):
         fit = CustomJS(args={"source": self.source, "xr": price.x_range, "yr": price.y_range}, code=FIT_PRICE_JS)
         price.x_range.js_on_change("start", fit)
         price.x_range.js_on_change("end", fit)
-        price.x_range.follow = "end"
+        price.x_range.follow = "end" if self.follow else None
         price.x_range.range_padding = 0.02
         self.figures = [price, volume, *panes]
         for fig in self.figures[:-1]:

@@ -1,4 +1,5 @@
-"""The dashboard: market, indicator and rule controls beside the live chart, confluence gauges, signals and alerts."""
+"""The dashboard: a sidebar of controls beside tabs for the chart, comparison, screener, signals and alerts,
+paper portfolio and news. ``template()`` is what ``panel serve`` shows; a notebook cell shows the same views."""
 
 from __future__ import annotations
 
@@ -9,37 +10,79 @@ from .alerts import AlertCenter
 from .chart import CandleChart
 from .confluence import ConfluenceGauges
 from .controls import IndicatorControls, RuleControls
+from .metrics import MetricsStrip
+from .news import NewsPanel
+from .portfolio import PortfolioView
 from .status import StatusStrip
+
+TABS = ("Chart", "Compare", "Screener", "Signals & Alerts", "Portfolio", "News")
 
 
 class Dashboard(pn.viewable.Viewer):
-    """What ``panel serve apps/live.py`` shows, and what a notebook cell shows: one chart per session.
+    """One session's views of the shared hub.
 
-    Sidebar: market, indicators (add, remove, tweak), signal rules (toggle, tweak). Main: the feed
-    status, one confluence gauge per market, the chart, and tabs with its signals and the alert centre.
+    Sidebar: source and replay, market (symbol, interval), chart settings (follow live, candles kept),
+    indicators (add, remove, tweak), signal rules (toggle, tweak), alert settings. Main: the feed status
+    and one tab per view in ``TABS``; ``extra`` adds or replaces views (title -> viewable).
     """
 
-    def __init__(self, hub: FeedHub, **params):
+    def __init__(self, hub: FeedHub, extra: dict | None = None, **params):
         super().__init__(**params)
         self.hub = hub
         self.chart = CandleChart(hub)
         self.controls = IndicatorControls(self.chart)
         self.rules = RuleControls(self.chart)
         self.status = StatusStrip(hub)
+        self.metrics = MetricsStrip(hub)
         self.gauges = ConfluenceGauges(hub)
         self.alerts = AlertCenter(hub.alerts, symbols=hub.symbols)
+        self.extra = {"Portfolio": PortfolioView(hub.portfolio, hub.symbols), "News": NewsPanel(hub.news),
+                      **(extra or {})}
 
-    def __panel__(self):
-        sidebar = pn.Column(
+    def sidebar(self) -> list:
+        chart = self.chart
+        return [
+            "### Source",
+            pn.pane.HTML(f"<small>{self.hub.replay_badge or self.hub.source_label or self.hub.source}</small>",
+                         sizing_mode="stretch_width"),
             "### Market",
-            pn.widgets.Select.from_param(self.chart.param.symbol, name="Symbol", sizing_mode="stretch_width"),
-            pn.widgets.Select.from_param(self.chart.param.interval, name="Interval", sizing_mode="stretch_width"),
+            pn.widgets.Select.from_param(chart.param.symbol, name="Symbol", sizing_mode="stretch_width"),
+            pn.widgets.Select.from_param(chart.param.interval, name="Interval", sizing_mode="stretch_width"),
+            pn.widgets.Checkbox.from_param(chart.param.follow, name="Follow live", css_classes=["follow-live"]),
+            pn.widgets.IntInput.from_param(chart.param.rollover, name="Candles kept in the page",
+                                           sizing_mode="stretch_width"),
             "### Indicators",
             self.controls,
             "### Signal rules",
             self.rules,
-            width=270,
-        )
-        tabs = pn.Tabs(("Signals", self.chart.table), ("Alerts", self.alerts), dynamic=False, name="tabs")
-        main = pn.Column(self.status, self.gauges, self.chart, tabs, sizing_mode="stretch_width")
-        return pn.Row(sidebar, main, sizing_mode="stretch_width")
+            "### Alerts",
+            pn.widgets.Checkbox.from_param(self.alerts.param.toasts, name="Toasts"),
+            pn.widgets.Checkbox.from_param(self.alerts.notifier.param.enabled, name="Browser notification + sound"),
+        ]
+
+    def tabs(self) -> pn.Tabs:
+        views = {
+            "Chart": pn.Column(self.metrics, self.gauges, self.chart, sizing_mode="stretch_width"),
+            "Signals & Alerts": pn.Column("#### Signals on the chart", self.chart.table, self.alerts,
+                                          sizing_mode="stretch_width"),
+            **self.extra,
+        }
+        return pn.Tabs(*((title, views[title]) for title in TABS if title in views), dynamic=True,
+                       sizing_mode="stretch_width", name="tabs")
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The served page: Panel's BootstrapTemplate (all its resources are served locally), light or dark
+        as the ``?theme=dark`` URL argument says; the sidebar's switch reloads the page in the other theme."""
+        dark = pn.config.theme == "dark"
+        switch = pn.widgets.Switch(name="Dark theme", value=dark, css_classes=["theme-switch"])
+        switch.jscallback(value="const u = new URL(window.location); "
+                                "u.searchParams.set('theme', cb_obj.value ? 'dark' : 'default'); window.location = u;")
+        theme = pn.Row(pn.pane.HTML("Dark theme", margin=(5, 5)), switch)
+        return pn.template.BootstrapTemplate(title="thebot-panel", sidebar=[theme, *self.sidebar()],
+                                             main=[self.status, self.tabs()], sidebar_width=300,
+                                             header_background="#7e57c2", theme="dark" if dark else "default")
+
+    def __panel__(self):
+        return pn.Row(pn.Column(*self.sidebar(), width=300), pn.Column(self.status, self.tabs(),
+                                                                      sizing_mode="stretch_width"),
+                      sizing_mode="stretch_width")

@@ -1,0 +1,143 @@
+"""The screener: one live row per market of the hub (its symbols at its interval) in a sortable table with
+header filters: last price, change over the loaded 24 h, RSI(14), EMA trend, latest signal and confluence.
+
+Rows come from the hub's own graph (its ``branch`` and ``confluence``), read on a periodic callback
+(``period_ms``) that patches only the changed cells of the table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
+
+from ..hub import FeedHub
+from ..signals.rules import Signal
+from . import when_served
+
+#: ``frame()`` columns and their dtypes (the index is ``symbol``, str).
+COLUMNS = {"price": "float64", "change_pct": "float64", "rsi": "float64", "trend": "object", "signal": "object",
+           "signal_at": "datetime64[ns, UTC]", "confluence": "object", "confidence_pct": "float64"}
+TITLES = {"price": "last price", "change_pct": "24 h %", "rsi": "RSI(14)", "trend": "trend EMA(9)/EMA(21)",
+          "signal": "latest signal", "signal_at": "signal candle", "confluence": "confluence",
+          "confidence_pct": "confidence %"}
+DAY_MS = 86_400_000
+
+
+def last_price(book) -> float:
+    """The forming candle's close if one is forming, else the last closed close (quote currency); NaN if empty."""
+    if book.forming is not None:
+        return book.forming.close
+    return float(book.candles.column("close")[-1]) if len(book) else np.nan
+
+
+def change_pct(book, window_ms: int = DAY_MS) -> float:
+    """% change of ``last_price`` over ``window_ms`` of candles.
+
+    The reference is the close of the closed candle opened ``window_ms`` before the last price's candle (the
+    last one opened at or before that time, across gaps), or the first loaded candle's close when the book
+    holds less than ``window_ms``. NaN for an empty book.
+    """
+    if not len(book):
+        return np.nan
+    open_time, close = book.candles.open_time, book.candles.column("close")
+    now = book.forming.open_time if book.forming is not None else int(open_time[-1])
+    i = int(np.searchsorted(open_time, now - window_ms, side="right")) - 1
+    return (last_price(book) / close[max(i, 0)] - 1) * 100
+
+
+def trend_state(close: float, fast: float, slow: float) -> str:
+    """``"up"`` when fast > slow and close > slow, ``"down"`` when fast < slow and close < slow, else
+    ``"mixed"``; ``""`` while either average is NaN (too few candles)."""
+    if np.isnan(fast) or np.isnan(slow):
+        return ""
+    if fast > slow and close > slow:
+        return "up"
+    if fast < slow and close < slow:
+        return "down"
+    return "mixed"
+
+
+def signal_text(signal: Signal | None) -> str:
+    """``"BUY · EMA(9)×EMA(21)"`` (side · rule), ``""`` for None."""
+    return "" if signal is None else f"{signal.side} · {signal.rule}"
+
+
+def screen_row(graph) -> dict:
+    """One market's row (see ``COLUMNS``; ``signal_at`` in ms here) from its hub graph: committed values of the
+    last closed candle."""
+    book, branch = graph.book, graph.branch
+    signal = branch.signals.history[-1] if branch.signals.history else None
+    confluence = graph.confluence.latest
+    row = {"price": last_price(book), "change_pct": change_pct(book), "rsi": np.nan, "trend": "",
+           "signal": signal_text(signal),
+           "signal_at": np.nan if signal is None else signal.open_time,  # ms; frame() makes it a UTC time
+           "confluence": "" if confluence is None else confluence.direction,
+           "confidence_pct": np.nan if confluence is None else confluence.confidence * 100}
+    if len(book):
+        close = float(book.candles.column("close")[-1])
+        row["rsi"] = float(branch.column("rsi")[-1])
+        row["trend"] = trend_state(close, float(branch.column("ema_fast")[-1]), float(branch.column("ema_slow")[-1]))
+    return row
+
+
+def patch_table(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> None:
+    """Show ``frame`` in ``table``: patch only the changed cells when the rows and columns are the same, else
+    replace the value."""
+    old = table.value
+    if old is None or not (old.index.equals(frame.index) and old.columns.equals(frame.columns)):
+        table.value = frame
+        return
+    changes = {}
+    for column in frame.columns:
+        new, was = frame[column], old[column]
+        changed = ~((new == was) | (new.isna() & was.isna()))
+        if changed.any():
+            changes[column] = list(new[changed].items())
+    if changes:
+        table.patch(changes)
+
+
+class Screener(pn.viewable.Viewer):
+    """Every market of the hub (its symbols at its interval), one row each, refreshed every ``period_ms``.
+
+    ``frame()`` gives the rows: index ``symbol``; ``price`` (float64, quote currency: the forming candle's
+    close, else the last closed one), ``change_pct`` (float64, % over 24 h of candles, see ``change_pct``),
+    ``rsi`` (float64, the hub's RSI(14) of the last closed candle), ``trend`` (``"up"``/``"down"``/
+    ``"mixed"``/``""``, see ``trend_state``), ``signal`` (latest signal as ``"SIDE · rule"``, ``""`` if
+    none), ``signal_at`` (its candle's open time, UTC, NaT if none), ``confluence`` (``BUY``/``SELL``/
+    ``NEUTRAL``, ``""`` before the first closed candle) and ``confidence_pct`` (float64, 0–100).
+    """
+
+    def __init__(self, hub: FeedHub, period_ms: int = 1000, **params):
+        super().__init__(**params)
+        self.hub = hub
+        price = NumberFormatter(format="0,0.[00000000]")
+        self.table = pn.widgets.Tabulator(
+            self.frame(), disabled=True, header_filters=True, sizing_mode="stretch_width",
+            titles=TITLES, formatters={"price": price, "change_pct": NumberFormatter(format="+0.00"),
+                                       "rsi": NumberFormatter(format="0.0"),
+                                       "signal_at": DateFormatter(format="%Y-%m-%d %H:%M"),
+                                       "confidence_pct": NumberFormatter(format="0")})
+        self._period_ms, self._callback = period_ms, None
+
+    def frame(self) -> pd.DataFrame:
+        """The rows now, one per hub symbol in the hub's order (columns and dtypes in the class doc)."""
+        rows = [screen_row(self.hub.market(symbol, self.hub.interval)) for symbol in self.hub.symbols]
+        frame = pd.DataFrame(rows, index=pd.Index(self.hub.symbols, name="symbol"), columns=list(COLUMNS))
+        frame["signal_at"] = pd.to_datetime(frame["signal_at"].astype("float64"), unit="ms", utc=True)
+        return frame.astype(COLUMNS)
+
+    def refresh(self) -> None:
+        """Patch the table with the rows now."""
+        patch_table(self.table, self.frame())
+
+    def _start(self) -> None:
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.refresh, period=self._period_ms)
+
+    def __panel__(self):
+        when_served(self._start)
+        return pn.Column(f"### Screener · {self.hub.interval}", self.table, sizing_mode="stretch_width",
+                         name="screener")

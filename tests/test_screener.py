@@ -1,0 +1,140 @@
+"""The screener on a real hub over the replay of 13 USDT pairs (2023-04-10 → 2023-04-12): one row per market,
+each value equal to an independent batch computation over the market's book, patched live."""
+
+import asyncio
+import contextlib
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import klines_of
+from thebot_panel import indicators
+from thebot_panel.hub import FeedHub
+from thebot_panel.replay import Recording, ReplayServer
+from thebot_panel.ui.screener import COLUMNS, Screener
+
+FIXTURES = Path(__file__).parent / "fixtures" / "screener"
+SYMBOLS = ["ADAUSDT", "AVAXUSDT", "XRPUSDT", "MATICUSDT", "ATOMUSDT", "TRXUSDT", "SOLUSDT", "DOTUSDT", "DOGEUSDT",
+           "ETHUSDT", "BTCUSDT", "LTCUSDT", "LINKUSDT"]
+WARMUP = 300
+DAY = pd.Timedelta(hours=24)
+
+
+async def wait_for(predicate, timeout=15.0):
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+def books(hub):
+    return {s: hub.market(s, hub.interval).book for s in SYMBOLS}
+
+
+async def wait_for_candles(hub, more: int) -> None:
+    """Until every book holds ``more`` closed candles beyond what it holds now."""
+    target = {s: len(b) + more for s, b in books(hub).items()}
+    await wait_for(lambda: all(len(b) >= target[s] for s, b in books(hub).items()))
+
+
+@contextlib.asynccontextmanager
+async def running_hub(tmp_path):
+    """A started hub of the 13 pairs at 1m on a replay from 2023-04-11 00:00 at ×600, after a few live candles."""
+    recording = Recording.from_paths(FIXTURES)
+    assert sorted(recording) == sorted(SYMBOLS)
+    async with ReplayServer(recording, start="2023-04-11T00:00", speed=600) as server:
+        hub = FeedHub(source="replay", symbols=SYMBOLS, warmup=WARMUP, replay_url=server.rest_url,
+                      db_path=str(tmp_path / "alerts.sqlite"))
+        await hub.start()
+        try:
+            assert hub.error == ""
+            await wait_for(lambda: all(len(b) >= WARMUP + 3 for b in books(hub).values()))
+            yield hub
+        finally:
+            await hub.stop()
+
+
+@pytest.fixture
+async def live_hub(tmp_path):
+    async with running_hub(tmp_path) as hub:
+        yield hub
+
+
+def expected_row(graph) -> dict:
+    """A row computed independently of the screener: batch indicators over the book's closed candles."""
+    frame = graph.book.frame()
+    forming = graph.book.forming
+    close = frame["close"]
+    price = forming.close if forming is not None else close.iloc[-1]
+    now = pd.Timestamp(forming.open_time, unit="ms", tz="UTC") if forming is not None else close.index[-1]
+    day_ago = close[close.index <= now - DAY]
+    reference = day_ago.iloc[-1] if len(day_ago) else close.iloc[0]
+    fast = indicators.compute("EMA", frame, period=9)["ema_9"].iloc[-1]
+    slow = indicators.compute("EMA", frame, period=21)["ema_21"].iloc[-1]
+    trend = ("up" if fast > slow and close.iloc[-1] > slow else
+             "down" if fast < slow and close.iloc[-1] < slow else "mixed")
+    return {"price": price, "change_pct": (price / reference - 1) * 100,
+            "rsi": indicators.compute("RSI", frame)["rsi_14"].iloc[-1], "trend": trend}
+
+
+def assert_rows_match_the_books(hub, frame: pd.DataFrame) -> None:
+    for symbol in SYMBOLS:
+        graph = hub.market(symbol, "1m")
+        row, expected = frame.loc[symbol], expected_row(graph)
+        assert row["price"] == expected["price"], symbol
+        assert row["change_pct"] == pytest.approx(expected["change_pct"], rel=1e-12), symbol
+        assert row["rsi"] == pytest.approx(expected["rsi"], rel=1e-9), symbol
+        assert row["trend"] == expected["trend"], symbol
+        last = graph.branch.signals.history[-1] if graph.branch.signals.history else None
+        assert row["signal"] == ("" if last is None else f"{last.side} · {last.rule}"), symbol
+        assert row["signal_at"] == (pd.NaT if last is None else pd.Timestamp(last.open_time, unit="ms", tz="UTC"))
+        latest = graph.confluence.latest
+        assert row["confluence"] == latest.direction, symbol
+        assert row["confidence_pct"] == pytest.approx(latest.confidence * 100, rel=1e-12), symbol
+
+
+async def test_screener_has_one_row_per_pair_equal_to_batch_computations_over_its_book(live_hub):
+    frame = Screener(live_hub).frame()
+    assert list(frame.index) == SYMBOLS and frame.index.name == "symbol"
+    assert {c: str(t) for c, t in frame.dtypes.items()} == {c: str(np.dtype(t)) if t != "datetime64[ns, UTC]" else t
+                                                          for c, t in COLUMNS.items()}
+    assert_rows_match_the_books(live_hub, frame)
+    # not vacuous: real prices, trends both ways, signals and confluence everywhere
+    assert frame["price"].gt(0).all() and frame["rsi"].between(0, 100).all()
+    assert {"up", "down"} <= set(frame["trend"]) and frame["signal"].str.len().gt(0).sum() >= 10
+    assert set(frame["confluence"]) <= {"BUY", "SELL", "NEUTRAL"}
+    assert frame.loc["BTCUSDT", "price"] > 25_000 and frame.loc["DOGEUSDT", "price"] < 1
+
+
+async def test_screener_table_is_patched_in_place_as_candles_arrive(live_hub):
+    screener = Screener(live_hub)
+    shown = screener.table.value
+    before = screener.frame()
+    pd.testing.assert_frame_equal(shown, before)
+    await wait_for_candles(live_hub, 3)
+    screener.refresh()
+    after = screener.frame()
+    assert screener.table.value is shown  # patched, not replaced
+    pd.testing.assert_frame_equal(screener.table.value, after)
+    assert after["price"].ne(before["price"]).sum() >= 10 and after["rsi"].ne(before["rsi"]).sum() >= 10
+    assert_rows_match_the_books(live_hub, after)
+
+
+def test_change_is_over_24h_of_candles_when_the_book_holds_more(tmp_path):
+    hub = FeedHub(source="replay", symbols=["BTCUSDT", "ETHUSDT"], db_path=str(tmp_path / "alerts.sqlite"))
+    for symbol in hub.symbols:
+        klines = klines_of(pd.read_csv(FIXTURES / f"{symbol}-1m-2023-04-10_to_2023-04-12.csv.gz"), symbol)
+        hub.market(symbol, "1m").load(klines[:-1])
+        hub.source_stream.emit(dataclasses.replace(klines[-1], closed=False))  # 2023-04-11 23:59, forming
+    screener = Screener(hub)
+    frame = screener.frame()
+    for symbol in hub.symbols:
+        book = hub.market(symbol, "1m").book
+        close = book.frame()["close"]
+        reference = close.loc[pd.Timestamp("2023-04-10 23:59", tz="UTC")]
+        assert reference != close.iloc[0]
+        assert frame.loc[symbol, "change_pct"] == pytest.approx((book.forming.close / reference - 1) * 100, rel=1e-12)
+        assert frame.loc[symbol, "rsi"] == pytest.approx(indicators.compute("RSI", book.frame())["rsi_14"].iloc[-1],
+                                                         rel=1e-9)
