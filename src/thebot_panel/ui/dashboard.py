@@ -8,11 +8,13 @@ import panel as pn
 from ..hub import FeedHub
 from .alerts import AlertCenter
 from .chart import CandleChart
+from .compare import Compare
 from .confluence import ConfluenceGauges
 from .controls import IndicatorControls, RuleControls
 from .metrics import MetricsStrip
 from .news import NewsPanel
 from .portfolio import PortfolioView
+from .screener import Screener
 from .status import StatusStrip
 
 TABS = ("Chart", "Compare", "Screener", "Signals & Alerts", "Portfolio", "News")
@@ -36,8 +38,8 @@ class Dashboard(pn.viewable.Viewer):
         self.metrics = MetricsStrip(hub)
         self.gauges = ConfluenceGauges(hub)
         self.alerts = AlertCenter(hub.alerts, symbols=hub.symbols)
-        self.extra = {"Portfolio": PortfolioView(hub.portfolio, hub.symbols), "News": NewsPanel(hub.news),
-                      **(extra or {})}
+        self.extra = {"Compare": Compare(hub), "Screener": Screener(hub),
+                      "Portfolio": PortfolioView(hub.portfolio, hub.symbols), "News": NewsPanel(hub.news), **(extra or {})}
 
     def sidebar(self) -> list:
         chart = self.chart
