@@ -145,7 +145,7 @@ class Compare(pn.viewable.Viewer):
         """A figure with one line per selected symbol over a fresh source (named ``"compare"``)."""
         self.source = ColumnDataSource({"open_time": [], **{s: [] for s in self.symbols}}, name="compare")
         self._shown = None
-        fig = figure(x_axis_type="datetime", height=380, sizing_mode="stretch_width", name="compare",
+        fig = figure(x_axis_type="datetime", height=380, sizing_mode="stretch_width", name="compare chart",
                      tools="xpan,xwheel_zoom,box_zoom,reset,save", active_scroll="xwheel_zoom",
                      title=f"% change from the start · {self.hub.interval}")
         fig.add_layout(Span(location=0, dimension="width", line_dash="dashed", line_color="#888888"))
@@ -198,4 +198,4 @@ class Compare(pn.viewable.Viewer):
             self.plot,
             pn.widgets.MultiChoice.from_param(self.param.indicators, name="Indicators (default parameters)",
                                               sizing_mode="stretch_width"),
-            self.values, sizing_mode="stretch_width", name="compare")
+            self.values, sizing_mode="stretch_width", name="comparison")

@@ -69,7 +69,7 @@ class PortfolioView(pn.viewable.Viewer):
     def __init__(self, portfolio: PaperPortfolio, symbols, period_ms: int = 1000, **params):
         super().__init__(**params)
         self.portfolio = portfolio
-        self.symbol = pn.widgets.Select(name="Symbol", options=list(symbols), width=130)
+        self.symbol = pn.widgets.Select(name="Symbol", options=list(symbols), width=130, css_classes=["paper-symbol"])
         self.quantity = pn.widgets.FloatInput(name="Quantity (base asset)", value=None, width=160,
                                               css_classes=["paper-quantity"])
         self.buy_button = pn.widgets.Button(name="Buy", button_type="success", width=80, css_classes=["paper-buy"])

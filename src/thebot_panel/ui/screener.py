@@ -83,20 +83,11 @@ def screen_row(graph) -> dict:
 
 
 def patch_table(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> None:
-    """Show ``frame`` in ``table``: patch only the changed cells when the rows and columns are the same, else
-    replace the value."""
+    """Show ``frame`` in ``table`` when it changed. The whole value is replaced: a ``patch`` reaching a table
+    whose view was just removed (a dynamic tab left) breaks Tabulator in the browser."""
     old = table.value
-    if old is None or not (old.index.equals(frame.index) and old.columns.equals(frame.columns)):
+    if old is None or not old.equals(frame):
         table.value = frame
-        return
-    changes = {}
-    for column in frame.columns:
-        new, was = frame[column], old[column]
-        changed = ~((new == was) | (new.isna() & was.isna()))
-        if changed.any():
-            changes[column] = list(new[changed].items())
-    if changes:
-        table.patch(changes)
 
 
 class Screener(pn.viewable.Viewer):
