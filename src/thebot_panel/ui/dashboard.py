@@ -79,8 +79,7 @@ class Dashboard(pn.viewable.Viewer):
         switch = pn.widgets.Switch(name="Dark theme", value=dark, css_classes=["theme-switch"])
         switch.jscallback(value="const u = new URL(window.location); "
                                 "u.searchParams.set('theme', cb_obj.value ? 'dark' : 'default'); window.location = u;")
-        theme = pn.Row(pn.pane.HTML("Dark theme", margin=(5, 5)), switch)
-        return pn.template.BootstrapTemplate(title="thebot-panel", sidebar=[theme, *self.sidebar()],
+        return pn.template.BootstrapTemplate(title="thebot-panel", sidebar=[switch, *self.sidebar()],
                                              main=[self.status, self.tabs()], sidebar_width=300,
                                              header_background="#7e57c2", theme="dark" if dark else "default")
 
