@@ -20,16 +20,13 @@ import json
 import logging
 import math
 import numbers
-import sqlite3
-import threading
 from dataclasses import astuple, dataclass, fields, replace
-from pathlib import Path
 
 import param
 
 from .binance.streams import interval_ms, normalize_symbol
 from .signals.rules import Signal
-from .signals.store import default_path
+from .signals.store import SQLiteFile
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +95,7 @@ CREATE TABLE IF NOT EXISTS paper_account (name TEXT PRIMARY KEY, value TEXT NOT 
 """
 
 
-class PaperStore:
+class PaperStore(SQLiteFile):
     """Paper trades and account settings in an SQLite file (by default the alerts' file; ``":memory:"`` keeps
     them in memory only).
 
@@ -108,19 +105,7 @@ class PaperStore:
     ``sqlite3.Error`` if the file cannot be opened.
     """
 
-    def __init__(self, path: str | Path | None = None):
-        self.path = str(path) if path is not None else str(default_path())
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-
-    def _execute(self, sql: str, args=()) -> sqlite3.Cursor:
-        with self._lock:
-            return self._db.execute(sql, args)
+    schema = _SCHEMA
 
     def add_fill(self, fill: Fill) -> None:
         self._execute(f"INSERT INTO paper_trades ({', '.join(_FILL_COLUMNS)}) "
@@ -145,10 +130,6 @@ class PaperStore:
         with self._lock:
             self._db.execute("DELETE FROM paper_trades")
             self._db.execute("DELETE FROM paper_account")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 class PaperPortfolio(param.Parameterized):

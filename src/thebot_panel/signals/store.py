@@ -33,13 +33,12 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("thebot-panel")) / "thebot.sqlite"
 
 
-class AlertStore:
-    """Signals and alerts in one SQLite file (``path``; ``":memory:"`` keeps them in memory only).
+class SQLiteFile:
+    """One SQLite file (``path``, default ``default_path()``; ``":memory:"`` keeps it in memory), its tables made
+    from the subclass's ``schema``, in WAL mode and safe to use from any thread. ``sqlite3.Error`` if it cannot
+    be opened."""
 
-    Tables ``signals`` (one row per symbol, interval, rule and candle open time; a repeat is ignored)
-    and ``alerts`` (one row per alert ``id``; state changes update it). Times are int ms since the
-    epoch, UTC. Safe to call from any thread. Raises ``sqlite3.Error`` if the file cannot be opened.
-    """
+    schema = ""
 
     def __init__(self, path: str | Path | None = None):
         self.path = str(path) if path is not None else str(default_path())
@@ -49,11 +48,26 @@ class AlertStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(self.schema)
 
     def _execute(self, sql: str, args=()) -> sqlite3.Cursor:
         with self._lock:
             return self._db.execute(sql, args)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class AlertStore(SQLiteFile):
+    """Signals and alerts in one SQLite file (``path``; ``":memory:"`` keeps them in memory only).
+
+    Tables ``signals`` (one row per symbol, interval, rule and candle open time; a repeat is ignored)
+    and ``alerts`` (one row per alert ``id``; state changes update it). Times are int ms since the
+    epoch, UTC. Safe to call from any thread. Raises ``sqlite3.Error`` if the file cannot be opened.
+    """
+
+    schema = _SCHEMA
 
     def add_signal(self, signal: Signal) -> None:
         self._execute(f"INSERT OR IGNORE INTO signals VALUES ({', '.join('?' * len(_SIGNAL_COLUMNS))})",
@@ -79,11 +93,6 @@ class AlertStore:
         rows = self._execute("SELECT * FROM (SELECT * FROM alerts ORDER BY id DESC LIMIT ?) ORDER BY id",
                              (limit,)).fetchall()
         return [_alert(row) for row in rows]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
 
 def _alert(row) -> Alert:
     values = dict(zip(_ALERT_COLUMNS, row))
