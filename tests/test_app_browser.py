@@ -17,10 +17,11 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def served():
+def served(tmp_path_factory):
     require_chromium()
     with ThreadedReplay(speed=60) as replay:
-        args = ["--source", "replay", "--replay-url", replay.rest_url, "--symbols", "btcusdt,ethusdt"]
+        db = tmp_path_factory.mktemp("served") / "alerts.sqlite"  # its own alerts, not other test apps' replays
+        args = ["--source", "replay", "--replay-url", replay.rest_url, "--symbols", "btcusdt,ethusdt", "--db", str(db)]
         sessions = ("--check-unused-sessions", "500", "--unused-session-lifetime", "500")  # reap closed tabs fast
         with panel_serve(args, serve_args=sessions) as (url, log), chromium() as browser:
             yield replay, url, log, browser
