@@ -39,11 +39,11 @@ def free_port() -> int:
 class ThreadedReplay:
     """A ``ReplayServer`` running on its own event loop thread, so a test can read its counters."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, recording=None, **kwargs):
         from thebot_panel.replay import Recording, ReplayServer
 
         self.loop = asyncio.new_event_loop()
-        self.server = ReplayServer(Recording.bundled(), **kwargs)
+        self.server = ReplayServer(recording or Recording.bundled(), **kwargs)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def __enter__(self):

@@ -243,7 +243,7 @@ async def test_panel_lists_items_and_explains_failing_feeds(server):
     assert [p.object for p in view.list.objects] == ["*No news yet.*"]
     assert all("waiting for the first fetch" in p.object for p in view.status.objects)
 
-    await view.refresh()
+    await view.fetch()
     items = view.list.objects
     assert len(items) == 5 and all("news-item" in p.css_classes for p in items)
     assert items[0].object.startswith('<b class="news-title"><a href="https://ledger.example/exchanges/binance-new-'

@@ -3,7 +3,8 @@
 Specs: REST klines are the recording (1m) or its exchange-style aggregation (pandas resample,
 left-labelled, empty buckets dropped), never ahead of the replay clock, forming candle last; gaps
 stay gaps; WebSocket kline streams play each 1m candle as x:false updates then x:true with the
-recorded values; control messages, the 5 messages/s limit, drops and serverShutdown behave as Binance.
+recorded values; control messages, the 5 messages/s limit, drops and serverShutdown behave as Binance; set_speed,
+pause and resume steer a running replay without a jump of the clock or a lost or repeated event.
 Tick recordings: trade/bookTicker streams replay the recorded events unchanged, in replay-time order
 with the klines, whose 1m candles are the trades aggregated by pandas.
 """
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -91,6 +93,23 @@ async def reply(ws, request_id):
         msg = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
         if "id" in msg and msg["id"] == request_id:
             return msg
+
+
+def clock_reading(server: ReplayServer) -> tuple[int, float, float]:
+    """``(now_ms, lo, hi)``: the replay clock, read between the loop times ``lo`` and ``hi`` (s)."""
+    loop = asyncio.get_running_loop()
+    lo = loop.time()
+    now = server.now_ms()
+    return now, lo, loop.time()
+
+
+async def assert_rate(server: ReplayServer, speed: float, seconds: float = 0.3) -> None:
+    """Over ``seconds`` of wall time the clock advances ``speed`` ms per ms (bounds from the loop times
+    bracketing both readings, ±1 ms of rounding: exact, whatever the machine's load)."""
+    ms0, lo0, hi0 = clock_reading(server)
+    await asyncio.sleep(seconds)
+    ms1, lo1, hi1 = clock_reading(server)
+    assert (ms1 - ms0 - 1) / ((hi1 - lo0) * 1000) <= speed <= (ms1 - ms0 + 1) / ((lo1 - hi0) * 1000)
 
 
 # -- REST --------------------------------------------------------------------------------------------
@@ -346,6 +365,90 @@ async def test_drop_connections_and_server_shutdown(bundled):
                 pass
             assert isinstance(parse_message(orjson.dumps(msg)), ServerShutdown)
         assert server.connections_opened == 3
+
+
+# -- steering: set_speed, pause, resume -------------------------------------------------------------
+
+
+async def test_set_speed_keeps_the_clock_continuous_and_changes_its_rate(bundled):
+    async with ReplayServer(bundled, speed=1.0) as server:
+        await assert_rate(server, 1.0)
+        for speed, fastest in [(1000.0, 1000.0), ("max", 1000.0), (2.0, 2.0)]:
+            before, lo, _ = clock_reading(server)
+            server.set_speed(speed)
+            after, _, hi = clock_reading(server)
+            assert before <= after <= before + (hi - lo) * 1000 * fastest + 1  # no jump
+            assert server.speed == speed
+            if speed == "max":  # no connection pulls the virtual clock: it stands still
+                await asyncio.sleep(0.1)
+                assert server.now_ms() == after and "at max speed" in server.describe()
+            else:
+                await assert_rate(server, speed)
+        assert server.describe().endswith("at ×2")
+
+
+async def test_speeding_up_wakes_a_connection_waiting_for_its_next_event(bundled):
+    async with ReplayServer(bundled, start="2025-07-28T12:34:05Z", speed=1.0, updates_per_candle=1) as server:
+        async with websockets.connect(f"{server.ws_url}/ws/btcusdt@kline_1m") as ws:
+            with pytest.raises(TimeoutError):  # at real time the 12:34 candle closes in ~55 s
+                await asyncio.wait_for(ws.recv(), 0.5)
+            server.set_speed(600)  # now ~0.1 s away
+            close = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert close["k"]["x"] and close["k"]["t"] == ms("2025-07-28 12:34") and close["E"] == ms("2025-07-28 12:35")
+
+
+async def test_pause_stops_the_streams_and_resume_goes_on_where_they_stopped(bundled):
+    async with ReplayServer(bundled, speed=60, updates_per_candle=5) as server:  # an event every 0.2 s
+        async with websockets.connect(f"{server.ws_url}/ws/btcusdt@kline_1m") as ws:
+            async def read(n: int) -> list[dict]:
+                return [orjson.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(n)]
+
+            before = await read(8)
+            server.pause()
+            server.pause()  # a no-op
+            at, during = server.now_ms(), []
+            assert server.paused and server.describe().endswith("at ×60, paused")
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(1.5):
+                    while True:
+                        during.append(orjson.loads(await ws.recv()))
+            assert server.now_ms() == at
+            assert all(e["E"] <= at for e in during)  # at most what was due before the pause, still in flight
+            lo = asyncio.get_running_loop().time()
+            server.resume()
+            server.resume()  # a no-op
+            resumed, _, hi = clock_reading(server)
+            assert not server.paused and at <= resumed <= at + (hi - lo) * 60_000 + 1
+            after = await read(8)
+    assert after[-1]["E"] > at
+    # one gapless sequence: per minute t, x:false at t + 12 s * k (k = 0..4), then x:true at t + 60 s
+    got = [(e["k"]["t"], e["E"], e["k"]["x"]) for e in before + during + after]
+    first = got[0][0]
+    schedule = [(t, e, x) for t in range(first, first + 10 * MIN, MIN)
+                for e, x in [*((t + k * 12_000, False) for k in range(5)), (t + MIN, True)]]
+    assert got == schedule[schedule.index(got[0]):][:len(got)]
+
+
+async def test_a_replay_paused_before_start_starts_paused(bundled):
+    server = ReplayServer(bundled, speed=60)
+    server.pause()
+    async with server:
+        await asyncio.sleep(0.1)
+        assert server.now_ms() == server.start_ms
+        server.resume()
+        await assert_rate(server, 60.0)
+
+
+async def test_bad_speeds_are_refused_naming_the_value(bundled):
+    async with ReplayServer(bundled, speed=2.0) as server:
+        for bad in (0, -2.0, float("nan"), float("inf"), True, "fast", None):
+            message = re.escape(f"speed must be a positive number or 'max', got {bad!r}")
+            with pytest.raises(ValueError, match=message):
+                ReplayServer(bundled, speed=bad)
+            with pytest.raises(ValueError, match=message):
+                server.set_speed(bad)
+        assert server.speed == 2.0
+        await assert_rate(server, 2.0)
 
 
 def test_partial_candle_walks_the_path_and_ends_at_the_record():

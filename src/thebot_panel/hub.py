@@ -213,6 +213,7 @@ class FeedHub(param.Parameterized):
             ws_url, rest_url = self.replay.ws_url, self.replay.rest_url
             self.replay_badge = self.replay.describe()
             self.metrics.clock = self.replay.now_ms
+            self.metrics.speed = lambda: None if self.replay.speed == "max" else self.replay.speed
         self.rest = RestClient(rest_url)
         self.source_label = f"replay: {ws_url}"
         log.info("source: %s (%s)", self.source_label, self.replay_badge)

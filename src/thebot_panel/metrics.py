@@ -18,7 +18,7 @@ class _Seen:
     price: float = float("nan")
     previous: float = float("nan")
     received: float = 0.0            # time.monotonic() of the last event
-    latency_ms: float = float("nan")  # receive time - exchange event time, on the feed's clock
+    latency_ms: float = float("nan")  # receive time - exchange event time, wall-clock ms
     ticker: Ticker24h | None = None
     book: BookTicker | None = None
     by_interval: dict = field(default_factory=dict)
@@ -29,10 +29,13 @@ class MarketMetrics:
 
     ``clock()`` gives the feed's "now" in ms since the epoch, UTC: the wall clock for Binance, the
     replay clock for a replay (whose event times are the recording's), so the latency is comparable.
+    ``speed()`` is how many feed-clock ms pass per wall-clock ms (1 for Binance, the replay's speed; None
+    when the clock is virtual, "max"): latencies are wall-clock ms, ``(clock() - event time) / speed()``.
     """
 
-    def __init__(self, clock=None):
+    def __init__(self, clock=None, speed=None):
         self.clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self.speed = speed or (lambda: 1.0)
         self._seen: dict[str, _Seen] = {}
 
     def on_event(self, event) -> None:
@@ -42,7 +45,8 @@ class MarketMetrics:
         seen = self._seen.setdefault(event.symbol, _Seen())
         seen.received = time.monotonic()
         if event.event_time:
-            seen.latency_ms = self.clock() - event.event_time
+            speed = self.speed()
+            seen.latency_ms = float("nan") if speed is None else (self.clock() - event.event_time) / speed
         if kind is Kline:
             if event.close != seen.price:
                 seen.previous, seen.price = seen.price, event.close

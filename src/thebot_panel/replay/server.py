@@ -4,6 +4,8 @@ One port serves both the WebSocket streams and the REST API, so the same client 
 and to Binance. Every timestamp is int ms since the Unix epoch, UTC.
 
 **Replay clock** (shared by all connections and REST): ``now_ms() = start + elapsed_wall_ms * speed``.
+``set_speed`` changes the speed and ``pause``/``resume`` stop and restart the clock while running: the
+clock goes on from its reading at that moment (no jump), and waiting streams re-time at once.
 With ``speed="max"`` the clock is virtual: it stands still until a connection's sender reaches its
 next due update, then jumps to that update's time; sends wait for the socket's write buffer to drain
 (websockets' ``write_limit``), so the replay runs as fast as the client reads; a sender yields to
@@ -20,7 +22,8 @@ open→low→high→close (close ≥ open) or open→high→low→close (close <
 speed; high/low are the extremes visited so far, volume grows pro rata; intermediate prices and
 volumes are rounded to the decimals of the recording. The last x:false carries exactly the recorded
 OHLCV, and so does the x:true. Default ``U = clamp(300 // speed, 1, 30)`` (1 for ``"max"``): Binance's
-cadence at real time, and at most ~5 updates per second per stream in wall time while U > 1.
+cadence at real time, and at most ~5 updates per second per stream in wall time while U > 1 (at the
+speed given to the constructor: ``set_speed`` keeps U).
 
 **Higher intervals** (3m … 1d) are aggregated from the 1m candles as the exchange does
 (``pipeline.candles.aggregate`` semantics, which REST uses directly: UTC-aligned buckets, open of
@@ -141,36 +144,51 @@ def partial_candle(o: float, h: float, low: float, c: float, v: float, fraction:
 
 
 class _Clock:
-    """The replay clock (ms): real time scaled by ``speed``, or virtual (``speed=None``, "max")."""
+    """The replay clock (ms): real time scaled by ``speed``, or virtual (``speed=None``, "max"); it
+    stands still while ``paused``. ``retime`` changes both, going on from the current reading."""
 
-    def __init__(self, start_ms: int, speed: float | None):
-        self.speed = speed
-        self._start = self._virtual = start_ms
+    def __init__(self, start_ms: int, speed: float | None, paused: bool):
+        self.speed, self.paused = speed, paused
+        self._start = start_ms  # the reading at loop time _t0; the whole reading at "max" or paused
         self._t0 = self._next_yield = asyncio.get_running_loop().time()
+        self._waits: set[asyncio.Timeout] = set()
 
     def now(self) -> int:
-        if self.speed is None:
-            return self._virtual
+        if self.speed is None or self.paused:
+            return self._start
         return self._start + int((asyncio.get_running_loop().time() - self._t0) * 1000 * self.speed)
+
+    def retime(self, speed: float | None, paused: bool) -> None:
+        """Go on from the current reading at ``speed``, standing still if ``paused``; wakes every
+        pending ``wait_until`` to re-time its wait."""
+        self._start, self._t0 = self.now(), asyncio.get_running_loop().time()
+        self.speed, self.paused = speed, paused
+        for timeout in self._waits:
+            if not timeout.expired():
+                timeout.reschedule(self._t0)
 
     async def wait_until(self, ms: int, interrupt: asyncio.Event) -> bool:
         """Wait until the clock reaches ``ms``; False if ``interrupt`` was set first."""
+        while self.paused or (self.speed is not None and self.now() < ms):
+            delay = None if self.paused else (ms - self.now()) / (1000 * self.speed)
+            try:
+                async with asyncio.timeout(delay) as timeout:
+                    self._waits.add(timeout)
+                    try:
+                        await interrupt.wait()
+                    finally:
+                        self._waits.discard(timeout)
+                return False
+            except TimeoutError:
+                pass  # due, or retimed: check again
         if self.speed is None:
-            self._virtual = max(self._virtual, ms)
+            self._start = max(self._start, ms)
             loop = asyncio.get_running_loop()
             if loop.time() >= self._next_yield:  # let the other tasks run at least every millisecond
                 await asyncio.sleep(0)
                 self._next_yield = loop.time() + 0.001
             return not interrupt.is_set()
-        delay = (ms - self.now()) / (1000 * self.speed)
-        if delay <= 0:
-            return True
-        try:
-            async with asyncio.timeout(delay):
-                await interrupt.wait()
-        except TimeoutError:
-            return True
-        return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -236,7 +254,9 @@ class ReplayServer:
 
     After ``await start()`` (or in ``async with``): ``ws_url`` (``"ws://host:port"``) and
     ``rest_url`` (``"http://host:port"``). ``connections_opened`` counts accepted WebSocket
-    connections, ``connections_open`` the current ones.
+    connections, ``connections_open`` the current ones. ``set_speed``, ``pause`` and ``resume``
+    steer the running replay (``speed`` and ``paused`` tell the current state); like ``now_ms``,
+    call them on the server's event loop.
     """
 
     def __init__(self, recording: Recording | None = None, host: str = "127.0.0.1", port: int = 0,
@@ -244,10 +264,8 @@ class ReplayServer:
                  updates_per_candle: int | None = None):
         self.recording = recording if recording is not None else Recording.bundled()
         self.host, self.port = host, port
-        if speed != "max" and not (isinstance(speed, (int, float)) and not isinstance(speed, bool)
-                                   and 0 < speed < math.inf):
-            raise ValueError(f"speed must be a positive number or 'max', got {speed!r}")
-        self.speed = speed if speed == "max" else float(speed)
+        self.speed = self._checked_speed(speed)
+        self._paused = False
         first, end = self.recording.start, self.recording.end
         if start is None and self.recording.ticks_only:
             wanted = first
@@ -270,11 +288,19 @@ class ReplayServer:
         self.connections_opened = 0
         self.ws_url = self.rest_url = ""
 
+    @staticmethod
+    def _checked_speed(speed: float | str) -> float | str:
+        """``speed`` as a float, or ``"max"``; ``ValueError`` naming it unless positive and finite."""
+        if speed != "max" and not (isinstance(speed, (int, float)) and not isinstance(speed, bool)
+                                   and 0 < speed < math.inf):
+            raise ValueError(f"speed must be a positive number or 'max', got {speed!r}")
+        return speed if speed == "max" else float(speed)
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the clock and listen; ``OSError`` if the port is taken."""
-        self._clock = _Clock(self.start_ms, None if self.speed == "max" else self.speed)
+        """Start the clock (stopped if ``pause()`` came first) and listen; ``OSError`` if the port is taken."""
+        self._clock = _Clock(self.start_ms, None if self.speed == "max" else self.speed, self._paused)
         self._server = await serve(self._handle, self.host, self.port,
                                    process_request=self._process_request, compression=None)
         port = self._server.sockets[0].getsockname()[1]
@@ -302,11 +328,49 @@ class ReplayServer:
 
     def describe(self) -> str:
         """For the UI badge, e.g.
-        ``"replay of BTCUSDT, ETHUSDT recorded 2025-07-21 → 2025-08-18, from 2025-07-28 00:00 UTC at ×10"``."""
+        ``"replay of BTCUSDT, ETHUSDT recorded 2025-07-21 → 2025-08-18, from 2025-07-28 00:00 UTC at ×10"``
+        (the current speed; ``", paused"`` appended while paused)."""
         pace = "max speed" if self.speed == "max" else f"×{self.speed:g}"
         start = pd.Timestamp(self.start_ms, unit="ms")
         return (f"replay of {', '.join(self.recording.symbols)} recorded {self.recording.dates}, "
-                f"from {start:%Y-%m-%d %H:%M} UTC at {pace}")
+                f"from {start:%Y-%m-%d %H:%M} UTC at {pace}{', paused' if self._paused else ''}")
+
+    # -- steering --------------------------------------------------------------------------------
+
+    def set_speed(self, speed: float | str) -> None:
+        """Change the replay speed: a positive float (1.0 real time) or ``"max"``, as in the constructor.
+
+        Running, the clock goes on from its current reading (``now_ms()`` does not jump) at the new
+        rate, and every connection waiting for its next event re-times at once; a paused replay stays
+        paused. ``updates_per_candle`` stays as it is. Before ``start()`` it sets the starting speed.
+        ``ValueError`` naming ``speed`` unless positive and finite, or ``"max"``.
+        """
+        self.speed = self._checked_speed(speed)
+        self._retime()
+
+    def pause(self) -> None:
+        """Stop the replay clock: ``now_ms()`` stands still and no stream sends an event due after it
+        (REST answers as of it) until ``resume()``. A no-op when paused; before ``start()`` the
+        replay starts paused."""
+        if not self._paused:
+            self._paused = True
+            self._retime()
+
+    def resume(self) -> None:
+        """Run the clock on from the replay time ``pause()`` stopped it at: the streams go on with the
+        next event due, none skipped or sent twice. A no-op when not paused."""
+        if self._paused:
+            self._paused = False
+            self._retime()
+
+    @property
+    def paused(self) -> bool:
+        """True between ``pause()`` and ``resume()``."""
+        return self._paused
+
+    def _retime(self) -> None:
+        if self._clock is not None:
+            self._clock.retime(None if self.speed == "max" else self.speed, self._paused)
 
     @property
     def connections_open(self) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import logging
+import math
+import time
 
 import pandas as pd
 import panel as pn
@@ -11,7 +13,7 @@ import param
 from panel.reactive import ReactiveHTML
 
 from ..signals.alerts import ACTIVE, Alert, AlertManager
-from . import when_served
+from . import LiveView
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +56,13 @@ class BrowserNotifier(ReactiveHTML):
     }
 
 
-class AlertCenter(pn.viewable.Viewer):
+class AlertCenter(LiveView):
     """Active alerts (newest first, each with **Dismiss**) and the alert history with filters and sorting.
 
-    New alerts also show as a toast in this session (Panel notifications, when the app enables them)
-    and, opted in, as a browser notification with a beep. The manager's changes are buffered and
-    applied every ``period_ms`` from the session's own callback. CSS hooks for tests and styling:
+    New alerts also show as a toast in this session (Panel notifications, when the app enables them; at
+    most one every ``toast_every_s``, summing up the alerts raised meanwhile) and, opted in, as a browser
+    notification with a beep; these go out on every tab. The manager's changes are buffered and applied
+    every ``period_ms`` from the session's own callback, while the view is ``visible``. CSS hooks for tests and styling:
     ``.active-alert`` rows holding an ``.alert-line`` (with ``data-id``, ``data-symbol``, ``data-interval``,
     ``data-rule``, ``data-side``, ``data-price``) and a ``.dismiss-<id>`` button.
     """
@@ -67,8 +70,9 @@ class AlertCenter(pn.viewable.Viewer):
     recency = param.Selector(default="all", objects=list(RECENCY), doc="Show alerts raised within this period")
     toasts = param.Boolean(default=True, doc="Show each new alert as a toast in this page")
     shown = param.Integer(default=8, bounds=(1, 100), doc="Active alerts listed (newest first)")
+    toast_every_s = param.Number(default=3.0, bounds=(0, None), doc="Least time between two toasts (s)")
 
-    def __init__(self, alerts: AlertManager, symbols: list[str] = (), period_ms: int = 500, **params):
+    def __init__(self, alerts: AlertManager, symbols: list[str] = (), **params):
         super().__init__(**params)
         self.alerts = alerts
         self.price_symbol = pn.widgets.Select(name="Symbol", options=list(symbols), width=130)
@@ -84,7 +88,11 @@ class AlertCenter(pn.viewable.Viewer):
         self.notifier = BrowserNotifier()
         self.counts = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._changes: list[Alert] = []
-        self._period_ms, self._callback = period_ms, None
+        self._dirty = True
+        self._rows: dict[int, pn.Row] = {}  # alert id -> its row in the active list
+        self._active_key = None
+        self._untoasted: list[Alert] = []
+        self._toasted_at = -math.inf  # time.monotonic() of the last toast
         self.alerts.subscribe(self._changes.append)
         self.param.watch(lambda _: self.refresh(), ["recency"])
         self.refresh()
@@ -114,24 +122,40 @@ class AlertCenter(pn.viewable.Viewer):
             self.alerts.dismiss(alert.id)
         self.refresh()
 
-    def refresh(self) -> None:
-        """Redraw from the manager and announce alerts raised since the last refresh."""
-        new = [a for a in self._changes if a.state == ACTIVE]
-        self._changes.clear()
-        for alert in new:
-            if self.toasts and pn.state.notifications is not None:
-                pn.state.notifications.info(alert.message, duration=6000)
-        if new:
+    def announce(self, new: list[Alert]) -> None:
+        """Pass the newest of ``new`` alerts to the browser notifier, and toast it, or how many were raised
+        since the last toast, at most once every ``toast_every_s`` (a busy feed must not bury the page)."""
+        self._untoasted += new
+        if new and self.notifier.enabled:
             self.notifier.message = new[-1].message
+        now = time.monotonic()
+        if not self._untoasted or now - self._toasted_at < self.toast_every_s:
+            return
+        if self.toasts and pn.state.notifications is not None:
+            newest = self._untoasted[-1].message
+            text = newest if len(self._untoasted) == 1 else f"{len(self._untoasted)} new alerts · newest: {newest}"
+            pn.state.notifications.info(text, duration=4000)
+        self._untoasted, self._toasted_at = [], now
+
+    def refresh(self) -> None:
+        """Redraw the active list, history and counters from the manager."""
+        self._dirty = False
         active = self.alerts.active()
-        rows = [self._row(a) for a in active[:self.shown]] or [
-            pn.pane.Markdown("*No active alerts.*", css_classes=["no-active-alerts"])]
-        if len(active) > self.shown:
-            rows.append(pn.pane.Markdown(f"*… and {len(active) - self.shown} more active (see the history).*"))
-        self.active.objects = rows
+        shown = active[:self.shown]
+        key = ([a.id for a in shown], len(active))
+        if key != self._active_key:  # rebuild the list only when it changed; rows of alerts still shown are kept
+            self._active_key = key
+            self._rows = {a.id: self._rows.get(a.id) or self._row(a) for a in shown}
+            rows = list(self._rows.values()) or [
+                pn.pane.Markdown("*No active alerts.*", css_classes=["no-active-alerts"])]
+            if len(active) > self.shown:
+                rows.append(pn.pane.Markdown(f"*… and {len(active) - self.shown} more active (see the history).*"))
+            self.active.objects = rows
         window = RECENCY[self.recency]
         since = None if window is None else self.alerts._clock() - window
-        self.table.value = history_frame(self.alerts.history(since=since))
+        history = history_frame(self.alerts.history(since=since))
+        if not history.equals(self.table.value):
+            self.table.value = history
         if not self.price_message.object.startswith("⚠"):
             self.price_message.object = self._watching()
         stats = self.alerts.stats()
@@ -149,25 +173,20 @@ class AlertCenter(pn.viewable.Viewer):
                             f'{html.escape(alert.message.split(" ", 1)[1])}</span>', sizing_mode="stretch_width")
         return pn.Row(text, button, sizing_mode="stretch_width", css_classes=["active-alert"])
 
-    def _start(self) -> None:
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self._tick, period=self._period_ms)
-
-    def _tick(self) -> None:
-        if self._changes:
+    def tick(self) -> None:
+        new = [a for a in self._changes if a.state == ACTIVE]
+        self._dirty |= bool(self._changes)
+        self._changes.clear()
+        self.announce(new)
+        if self._dirty and self.visible:
             self.refresh()
 
     def detach(self) -> None:
         """Stop following the manager (done when the session ends)."""
         self.alerts.unsubscribe(self._changes.append)
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
+        super().detach()
 
     def __panel__(self):
-        when_served(self._start)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            pn.state.on_session_destroyed(lambda _ctx: self.detach())
         controls = pn.Row(pn.widgets.Select.from_param(self.param.recency, name="Show", width=160),
                           pn.widgets.Checkbox.from_param(self.param.toasts, name="Toasts"),
                           pn.widgets.Checkbox.from_param(self.notifier.param.enabled, name="Browser notification + sound"),
@@ -175,5 +194,6 @@ class AlertCenter(pn.viewable.Viewer):
         price = pn.Row(self.price_symbol, self.price_level, self.price_add, sizing_mode="stretch_width")
         dismiss_all = pn.widgets.Button(name="Dismiss all", button_type="light", css_classes=["dismiss-all"])
         dismiss_all.on_click(lambda _: self.dismiss_all())
-        return pn.Column("#### Active alerts", self.active, pn.Row(self.counts, dismiss_all), "#### Price alerts", price, self.price_message,
-                         "#### Alert history", controls, self.table, sizing_mode="stretch_width")
+        return self.live(pn.Column("#### Active alerts", self.active, pn.Row(self.counts, dismiss_all), "#### Price alerts",
+                                   price, self.price_message, "#### Alert history", controls, self.table,
+                                   sizing_mode="stretch_width"))

@@ -19,7 +19,7 @@ from bokeh.plotting import figure
 from .. import indicators as ind
 from ..hub import FeedHub
 from ..pipeline.candles import candle_frame
-from . import when_served
+from . import LiveView
 from .chart import LINE_COLORS
 from .screener import patch_table
 
@@ -60,7 +60,7 @@ def _source_data(frame: pd.DataFrame) -> dict:
             **{c: frame[c].to_numpy(dtype="float64", copy=True) for c in frame.columns}}
 
 
-class Compare(pn.viewable.Viewer):
+class Compare(LiveView):
     """Selected markets of the hub side by side, refreshed every ``period_ms``.
 
     ``normalised()``: % change of each close from ``start``; ``table()``: the ``indicators``' last values per
@@ -75,7 +75,6 @@ class Compare(pn.viewable.Viewer):
                                "the newest candle of the selected symbols")
     indicators = param.ListSelector(default=DEFAULT_INDICATORS, objects=ind.available(),
                                     doc="Indicators of the table, with their default parameters")
-    period_ms = param.Integer(default=1000, bounds=(100, 60_000), doc="UI refresh period in ms")
 
     def __init__(self, hub: FeedHub, **params):
         symbols = params.pop("symbols", hub.symbols)
@@ -86,7 +85,6 @@ class Compare(pn.viewable.Viewer):
         self.hub = hub
         self._shown: pd.DataFrame | None = None
         self._rows: dict[str, tuple] = {}  # symbol -> ((last closed open time, candles, indicators), row)
-        self._callback = None
         self.plot = pn.pane.Bokeh(self._figure(), sizing_mode="stretch_width")
         self.values = pn.widgets.Tabulator(None, disabled=True, sizing_mode="stretch_width")
         self.refresh()
@@ -185,17 +183,12 @@ class Compare(pn.viewable.Viewer):
             self.values.formatters = {c: NumberFormatter(format="0,0.[0000]") for c in table.columns}
         patch_table(self.values, table)
 
-    def _start(self) -> None:
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.refresh, period=self.period_ms)
-
     def __panel__(self):
-        when_served(self._start)
-        return pn.Column(
+        return self.live(pn.Column(
             pn.Row(pn.widgets.MultiChoice.from_param(self.param.symbols, name="Symbols", sizing_mode="stretch_width"),
                    pn.widgets.Select.from_param(self.param.start, name="Start", width=200),
                    sizing_mode="stretch_width"),
             self.plot,
             pn.widgets.MultiChoice.from_param(self.param.indicators, name="Indicators (default parameters)",
                                               sizing_mode="stretch_width"),
-            self.values, sizing_mode="stretch_width", name="comparison")
+            self.values, sizing_mode="stretch_width", name="comparison"))

@@ -1,18 +1,19 @@
-"""Confidence gauges: each market's signal confluence, from SELL (-100) through NEUTRAL to BUY (+100)."""
+"""Confluence gauges: each market's signal confluence, from SELL (-100) through NEUTRAL to BUY (+100)."""
 
 from __future__ import annotations
 
+import html
 import math
 
 import panel as pn
 
 from ..hub import FeedHub
-from . import when_served
+from . import LiveView
 from .chart import DOWN, UP
 
 
 def gauge_title(confluence) -> str:
-    """``"BTCUSDT 1m · BUY 72 % · 15m confirms"`` for a ``Confluence`` (``"… · waiting"`` for None)."""
+    """``"BUY 72 % · higher trend confirms"`` for a ``Confluence`` (``"waiting for a closed candle"`` for None)."""
     if confluence is None:
         return "waiting for a closed candle"
     text = f"{confluence.direction} {confluence.confidence:.0%}"
@@ -21,33 +22,44 @@ def gauge_title(confluence) -> str:
     return text
 
 
-class ConfluenceGauges(pn.viewable.Viewer):
-    """One gauge per market of the hub (its symbols at its interval): the confluence confidence × 100 of the
-    hub's signal rules over the last candles, signed by its direction (SELL < 0 < BUY; see
-    ``signals.aggregator``), refreshed every ``period_ms``."""
+def signed_confidence(confluence) -> int:
+    """The gauge's value: confidence × 100 signed by the score (SELL < 0 < BUY), 0 for None."""
+    return 0 if confluence is None else round(math.copysign(confluence.confidence, confluence.score) * 100)
 
-    def __init__(self, hub: FeedHub, period_ms: int = 1000, **params):
+
+def gauge_html(market: str, confluence) -> str:
+    """One market's linear gauge: a bar from the centre towards SELL (left, red) or BUY (right, green), its value
+    and caption (CSS hooks ``.gauge-<market>`` with ``data-value``)."""
+    value = signed_confidence(confluence)
+    color = UP if value > 0 else DOWN if value < 0 else "#9e9e9e"
+    left, width = (50, value / 2) if value >= 0 else (50 + value / 2, -value / 2)
+    return (f'<div class="gauge gauge-{html.escape(market.split()[0])}" data-value="{value}" '
+            f'style="display:flex;align-items:center;gap:8px;margin:2px 0">'
+            f'<b style="width:120px">{html.escape(market)}</b>'
+            f'<span style="position:relative;width:160px;height:10px;border-radius:5px;background:rgba(128,128,128,.25)">'
+            f'<span style="position:absolute;left:{left}%;width:{width}%;height:100%;border-radius:5px;'
+            f'background:{color}"></span><span style="position:absolute;left:50%;width:1px;height:100%;'
+            f'background:#888"></span></span>'
+            f'<b style="width:44px;text-align:right;color:{color}">{value:+d}</b>'
+            f'<small>{html.escape(gauge_title(confluence))}</small></div>')
+
+
+class ConfluenceGauges(LiveView):
+    """One linear gauge per market of the hub (its symbols at its interval): the confluence confidence × 100
+    of the hub's signal rules over the last candles, signed by its direction (SELL < 0 < BUY; see
+    ``signals.aggregator``), all in one pane redrawn every ``period_ms``."""
+
+    def __init__(self, hub: FeedHub, **params):
         super().__init__(**params)
         self.hub = hub
-        self.gauges = {}
-        for symbol in hub.symbols:
-            self.gauges[symbol] = pn.indicators.Gauge(  # unnamed: the caption under it names the market
-                name="", value=0, bounds=(-100, 100), format="{value}", width=180, height=160,
-                colors=[(0.4, DOWN), (0.6, "#9e9e9e"), (1, UP)], css_classes=[f"gauge-{symbol}"])
-        self.captions = {symbol: pn.pane.Markdown("", margin=(0, 10)) for symbol in hub.symbols}
-        self._period_ms, self._callback = period_ms, None
+        self.pane = pn.pane.HTML("", sizing_mode="stretch_width", name="confluence", margin=(0, 10))
         self.refresh()
 
     def refresh(self) -> None:
-        for symbol, gauge in self.gauges.items():
-            latest = self.hub.market(symbol, self.hub.interval).confluence.latest
-            gauge.value = 0 if latest is None else round(math.copysign(latest.confidence, latest.score) * 100)
-            self.captions[symbol].object = f"**{symbol} {self.hub.interval}** · {gauge_title(latest)}"
-
-    def _start(self) -> None:
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.refresh, period=self._period_ms)
+        self.pane.object = "".join(
+            gauge_html(f"{symbol} {self.hub.interval}", self.hub.market(symbol, self.hub.interval).confluence.latest)
+            for symbol in self.hub.symbols)
 
     def __panel__(self):
-        when_served(self._start)
-        return pn.Row(*(pn.Column(self.gauges[s], self.captions[s]) for s in self.gauges), name="confluence")
+        return self.live(pn.Column("#### Signal confluence (SELL −100 … +100 BUY)", self.pane,
+                                   sizing_mode="stretch_width"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import panel as pn
 
 from ..hub import FeedHub
+from . import LiveView
 from .alerts import AlertCenter
 from .chart import CandleChart
 from .compare import Compare
@@ -63,14 +64,27 @@ class Dashboard(pn.viewable.Viewer):
         ]
 
     def tabs(self) -> pn.Tabs:
+        """The main area: one tab per view; a view redraws only while its tab is shown (``LiveView.visible``)."""
         views = {
             "Chart": pn.Column(self.metrics, self.gauges, self.chart, sizing_mode="stretch_width"),
             "Signals & Alerts": pn.Column("#### Signals on the chart", self.chart.table, self.alerts,
                                           sizing_mode="stretch_width"),
             **self.extra,
         }
-        return pn.Tabs(*((title, views[title]) for title in TABS if title in views), dynamic=True,
-                       sizing_mode="stretch_width", name="tabs")
+        titles = [title for title in TABS if title in views]
+        live = {"Chart": [self.metrics, self.gauges], "Signals & Alerts": [self.alerts],
+                **{title: [view] for title, view in self.extra.items() if isinstance(view, LiveView)}}
+        tabs = pn.Tabs(*((title, views[title]) for title in titles), dynamic=True, sizing_mode="stretch_width",
+                       name="tabs")
+
+        def show(active: int) -> None:
+            for title, shown in live.items():
+                for view in shown:
+                    view.visible = title == titles[active]
+
+        show(tabs.active)
+        tabs.param.watch(lambda event: show(event.new), "active")
+        return tabs
 
     def template(self) -> pn.template.BootstrapTemplate:
         """The served page: Panel's BootstrapTemplate (all its resources are served locally), light or dark

@@ -11,7 +11,7 @@ import param
 from panel.reactive import ReactiveHTML
 
 from ..hub import FeedHub
-from . import when_served
+from . import LiveView
 from .chart import DOWN, UP
 
 
@@ -19,24 +19,38 @@ def _num(value: float, fmt: str) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
 
-def metrics_html(m: dict) -> str:
-    """One symbol's line for ``MarketMetrics.snapshot(...)`` (CSS hooks ``.metric-<name>``)."""
+COLUMNS = ("symbol", "last price", "24 h change", "24 h volume", "bid", "ask", "spread", "signals today", "updated")
+
+
+def metrics_row(m: dict) -> str:
+    """One symbol's table row for ``MarketMetrics.snapshot(...)`` (CSS hooks ``tr.metrics-<symbol>`` and
+    ``.metric-<name>`` cells); the 24 h figures are marked ``(candles)`` when they come from the candles."""
     color = {1: UP, -1: DOWN}.get(m["direction"], "inherit")
     arrow = {1: "▲", -1: "▼"}.get(m["direction"], "")
-    change_color = UP if m["change_24h_pct"] >= 0 else DOWN if not math.isnan(m["change_24h_pct"]) else "inherit"
+    change = m["change_24h_pct"]
+    change_color = "inherit" if math.isnan(change) else UP if change >= 0 else DOWN
     age = "—" if m["age_s"] is None else f"{m['age_s']:.1f} s ago"
-    parts = [
-        f'<b>{m["symbol"]}</b> <span class="metric-price" style="color:{color};font-weight:600">'
-        f'{_num(m["price"], ",.2f")} {arrow}</span>',
-        f'24h <span class="metric-change" style="color:{change_color}">{_num(m["change_24h_pct"], "+.2f")} %</span>'
-        f' · vol <span class="metric-volume">{_num(m["volume_24h"], ",.2f")}</span>'
-        f'{" (candles)" if m["source_24h"] == "candles" else ""}',
-        f'bid <span class="metric-bid">{_num(m["bid"], ",.2f")}</span> / ask <span class="metric-ask">'
-        f'{_num(m["ask"], ",.2f")}</span> · spread <span class="metric-spread">{_num(m["spread"], ",.2f")}</span>',
-        f'<span class="metric-signals">{m["signals_today"]}</span> signals today',
-        f'updated <span class="metric-age">{age}</span>',
+    from_candles = ' <small title="no @ticker: from the candles">(candles)</small>' if m["source_24h"] == "candles" else ""
+    cells = [
+        f'<b>{m["symbol"]}</b>',
+        f'<span class="metric-price" style="color:{color};font-weight:600">{_num(m["price"], ",.8g")} {arrow}</span>',
+        f'<span class="metric-change" style="color:{change_color}">{_num(change, "+.2f")} %</span>{from_candles}',
+        f'<span class="metric-volume">{_num(m["volume_24h"], ",.2f")}</span>',
+        f'<span class="metric-bid">{_num(m["bid"], ",.8g")}</span>',
+        f'<span class="metric-ask">{_num(m["ask"], ",.8g")}</span>',
+        f'<span class="metric-spread">{_num(m["spread"], ",.8g")}</span>',
+        f'<span class="metric-signals">{m["signals_today"]}</span>',
+        f'<span class="metric-age">{age}</span>',
     ]
-    return " &nbsp;·&nbsp; ".join(parts)
+    return f'<tr class="metrics-{m["symbol"]}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def metrics_html(snapshots: list[dict]) -> str:
+    """The strip: a compact table, one ``metrics_row`` per snapshot."""
+    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+    return (f'<table class="metrics-table" style="width:100%;border-collapse:collapse;font-size:90%;'
+            f'text-align:right;white-space:nowrap"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(metrics_row(m) for m in snapshots)}</tbody></table>')
 
 
 class LatencyProbe(ReactiveHTML):
@@ -61,35 +75,34 @@ class LatencyProbe(ReactiveHTML):
     }
 
 
-class MetricsStrip(pn.viewable.Viewer):
-    """One line per hub symbol (at the hub's interval), refreshed every ``period_ms``; then the feed's msg/s and
-    the end-to-end latency of the last update."""
+class MetricsStrip(LiveView):
+    """A table row per hub symbol (at the hub's interval), redrawn every ``period_ms``; then the feed's msg/s
+    and the end-to-end latency of the last update."""
 
-    def __init__(self, hub: FeedHub, period_ms: int = 1000, **params):
+    def __init__(self, hub: FeedHub, **params):
         super().__init__(**params)
         self.hub = hub
-        self.lines = {s: pn.pane.HTML("", sizing_mode="stretch_width", css_classes=[f"metrics-{s}"], margin=(0, 10))
-                      for s in hub.symbols}
+        self.table = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10), name="metrics")
         self.rate = pn.pane.HTML("", margin=(0, 10))
         self.latency = LatencyProbe()
-        self._period_ms, self._callback = period_ms, None
         self.refresh()
 
-    def refresh(self) -> None:
-        newest = float("nan")
-        for symbol, pane in self.lines.items():
+    def snapshots(self) -> list[dict]:
+        """``MarketMetrics.snapshot`` of each hub symbol at the hub's interval, in the hub's order."""
+        snapshots = []
+        for symbol in self.hub.symbols:
             market = self.hub.market(symbol, self.hub.interval)
-            snapshot = self.hub.metrics.snapshot(symbol, market.book, market.branch.signals.history)
-            pane.object = metrics_html(snapshot)
-            newest = snapshot["latency_ms"] if math.isnan(newest) else newest
-        self.rate.object = f'<span class="metric-rate">{self.hub.stats()["messages_per_second"]:.1f}</span> msg/s · latency'
-        self.latency.param.update(feed_ms=newest, sent_ms=time.time_ns() // 1_000_000)
+            snapshots.append(self.hub.metrics.snapshot(symbol, market.book, market.branch.signals.history))
+        return snapshots
 
-    def _start(self) -> None:
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.refresh, period=self._period_ms)
+    def refresh(self) -> None:
+        snapshots = self.snapshots()
+        self.table.object = metrics_html(snapshots)
+        seen = [m for m in snapshots if m["age_s"] is not None and not math.isnan(m["latency_ms"])]
+        newest = min(seen, key=lambda m: m["age_s"])["latency_ms"] if seen else float("nan")
+        self.rate.object = f'<span class="metric-rate">{self.hub.stats()["messages_per_second"]:.1f}</span> msg/s · latency'
+        self.latency.param.update(feed_ms=newest,
+                                  sent_ms=time.time_ns() // 1_000_000)
 
     def __panel__(self):
-        when_served(self._start)
-        return pn.Column(*self.lines.values(), pn.Row(self.rate, self.latency), sizing_mode="stretch_width",
-                         name="metrics")
+        return self.live(pn.Column(self.table, pn.Row(self.rate, self.latency), sizing_mode="stretch_width"))

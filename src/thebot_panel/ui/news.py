@@ -8,7 +8,7 @@ import panel as pn
 import param
 
 from ..news import FeedStatus, NewsFeeds, NewsItem
-from . import when_served
+from . import LiveView
 
 _UNITS = (("day", 86_400_000), ("hour", 3_600_000), ("minute", 60_000))
 
@@ -32,43 +32,42 @@ def shorten(text: str, length: int = 200) -> str:
     return text[:length].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
 
 
-class NewsPanel(pn.viewable.Viewer):
+class NewsPanel(LiveView):
     """The ``shown`` newest items of ``feeds`` (title linked to the article, feed, time ago, short
     summary), one status line per feed and a **Refresh** button.
 
     Redraws within ``period_ms`` of each refresh of ``feeds`` (whoever started it: ``feeds.run``, this
     button, another session) and every minute (the "time ago"). Fetching is not started here: run
-    ``feeds.ensure_started()`` or ``await panel.refresh()``. CSS hooks: ``.news-item`` on each item,
+    ``feeds.ensure_started()`` or ``await panel.fetch()``. CSS hooks: ``.news-item`` on each item,
     ``.news-status`` on each status line, ``.news-error`` on the line of a failing feed.
     """
 
     shown = param.Integer(default=20, bounds=(1, 200), doc="Items listed (newest first)")
 
-    def __init__(self, feeds: NewsFeeds, period_ms: int = 1000, **params):
+    def __init__(self, feeds: NewsFeeds, **params):
         super().__init__(**params)
         self.feeds = feeds
         self.button = pn.widgets.Button(label="Refresh", color="light", width=100, css_classes=["news-refresh"])
         self.button.on_click(self._clicked)
         self.status = pn.Column(sizing_mode="stretch_width", name="news status")
         self.list = pn.Column(sizing_mode="stretch_width", name="news items")
-        self._period_ms, self._callback = period_ms, None
         self._drawn = (None, None)  # (feeds.version, minute) of the last redraw
-        self.param.watch(lambda _: self.redraw(), ["shown"])
-        self.redraw()
+        self.param.watch(lambda _: self.refresh(), ["shown"])
+        self.refresh()
 
-    async def refresh(self) -> None:
+    async def fetch(self) -> None:
         """Fetch every feed now, then redraw (the button does this)."""
         self.button.disabled, self.button.label = True, "Refreshing…"
         try:
             await self.feeds.refresh()
         finally:
             self.button.disabled, self.button.label = False, "Refresh"
-        self.redraw()
+        self.refresh()
 
     async def _clicked(self, _event) -> None:
-        await self.refresh()
+        await self.fetch()
 
-    def redraw(self) -> None:
+    def refresh(self) -> None:
         """Show the feeds' current items and statuses."""
         now = self.feeds.clock()
         self._drawn = (self.feeds.version, now // 60_000)
@@ -101,23 +100,10 @@ class NewsPanel(pn.viewable.Viewer):
         return pn.pane.HTML(text, css_classes=["news-status", *classes], sizing_mode="stretch_width", margin=(0, 10),
                             styles={"color": "#ef5350"} if classes else {})
 
-    def _start(self) -> None:
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self._tick, period=self._period_ms)
-
-    def _tick(self) -> None:
-        if self._drawn != (self.feeds.version, self.feeds.clock() // 60_000):
-            self.redraw()
-
-    def detach(self) -> None:
-        """Stop the periodic redraw (done when the session ends)."""
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
+    def tick(self) -> None:
+        if self.visible and self._drawn != (self.feeds.version, self.feeds.clock() // 60_000):
+            self.refresh()
 
     def __panel__(self):
-        when_served(self._start)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            pn.state.on_session_destroyed(lambda _ctx: self.detach())
-        return pn.Column(pn.Row("#### News", self.button), self.status, self.list, sizing_mode="stretch_width",
-                         name="news")
+        return self.live(pn.Column(pn.Row("#### News", self.button), self.status, self.list, sizing_mode="stretch_width",
+                                   name="news"))

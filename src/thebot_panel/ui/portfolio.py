@@ -11,7 +11,7 @@ from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
 from bokeh.plotting import figure
 
 from ..portfolio import BUY, PaperPortfolio
-from . import when_served
+from . import LiveView
 from .chart import DOWN, UP
 
 POSITION_DTYPES = {"symbol": str, "quantity": "float64", "average price": "float64", "last price": "float64",
@@ -53,7 +53,7 @@ def totals_html(totals: dict, quote: str) -> str:
     return f'{" &nbsp;·&nbsp; ".join(parts)} &nbsp;<span class="paper-quote">{html.escape(quote)}</span>'
 
 
-class PortfolioView(pn.viewable.Viewer):
+class PortfolioView(LiveView):
     """Paper trading on ``portfolio`` for ``symbols``: market orders at the last price, refreshed every
     ``period_ms`` (only when the portfolio changed).
 
@@ -66,7 +66,7 @@ class PortfolioView(pn.viewable.Viewer):
 
     message = param.String(default="", doc="The last order's outcome, or why it was refused (starts with ⚠)")
 
-    def __init__(self, portfolio: PaperPortfolio, symbols, period_ms: int = 1000, **params):
+    def __init__(self, portfolio: PaperPortfolio, symbols, **params):
         super().__init__(**params)
         self.portfolio = portfolio
         self.symbol = pn.widgets.Select(name="Symbol", options=list(symbols), width=130, css_classes=["paper-symbol"])
@@ -104,7 +104,6 @@ class PortfolioView(pn.viewable.Viewer):
         self.figure.add_tools(HoverTool(tooltips=[("time", "@time{%F %H:%M} UTC"), ("equity", "@equity{0,0.00}")],
                                         formatters={"@time": "datetime"}, mode="vline"))
         self._tables_version = self._curve_version = self._drawn_fill = None
-        self._period_ms, self._callback = period_ms, None
         self.refresh()
 
     def order(self, side: str) -> None:
@@ -166,22 +165,9 @@ class PortfolioView(pn.viewable.Viewer):
             self.equity_source.stream({"time": [t for t, _ in tail[1:]], "equity": [e for _, e in tail[1:]]},
                                       rollover=self.portfolio.max_points)
 
-    def _start(self) -> None:
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.refresh, period=self._period_ms)
-
-    def detach(self) -> None:
-        """Stop refreshing (done when the session ends)."""
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
-
     def __panel__(self):
-        when_served(self._start)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            pn.state.on_session_destroyed(lambda _ctx: self.detach())
         form = pn.Row(self.symbol, self.quantity, self.buy_button, self.sell_button, sizing_mode="stretch_width")
-        return pn.Column("#### Paper order (market, at the last price)", form, self.message_pane, self.settings,
-                         self.totals, "#### Positions", self.positions,
-                         pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
-                         "#### Paper trades", self.trades, sizing_mode="stretch_width", name="paper trading")
+        return self.live(pn.Column("#### Paper order (market, at the last price)", form, self.message_pane,
+                                   self.settings, self.totals, "#### Positions", self.positions,
+                                   pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
+                                   "#### Paper trades", self.trades, sizing_mode="stretch_width", name="paper trading"))

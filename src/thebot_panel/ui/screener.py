@@ -14,12 +14,12 @@ from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 
 from ..hub import FeedHub
 from ..signals.rules import Signal
-from . import when_served
+from . import LiveView
 
 #: ``frame()`` columns and their dtypes (the index is ``symbol``, str).
 COLUMNS = {"price": "float64", "change_pct": "float64", "rsi": "float64", "trend": "object", "signal": "object",
            "signal_at": "datetime64[ns, UTC]", "confluence": "object", "confidence_pct": "float64"}
-TITLES = {"price": "last price", "change_pct": "24 h %", "rsi": "RSI(14)", "trend": "trend EMA(9)/EMA(21)",
+TITLES = {"price": "last price", "change_pct": "24 h %", "rsi": "RSI(14)", "trend": "trend (EMA 9/21)",
           "signal": "latest signal", "signal_at": "signal candle", "confluence": "confluence",
           "confidence_pct": "confidence %"}
 DAY_MS = 86_400_000
@@ -90,7 +90,7 @@ def patch_table(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> None:
         table.value = frame
 
 
-class Screener(pn.viewable.Viewer):
+class Screener(LiveView):
     """Every market of the hub (its symbols at its interval), one row each, refreshed every ``period_ms``.
 
     ``frame()`` gives the rows: index ``symbol``; ``price`` (float64, quote currency: the forming candle's
@@ -101,17 +101,17 @@ class Screener(pn.viewable.Viewer):
     ``NEUTRAL``, ``""`` before the first closed candle) and ``confidence_pct`` (float64, 0–100).
     """
 
-    def __init__(self, hub: FeedHub, period_ms: int = 1000, **params):
+    def __init__(self, hub: FeedHub, **params):
         super().__init__(**params)
         self.hub = hub
         price = NumberFormatter(format="0,0.[00000000]")
         self.table = pn.widgets.Tabulator(
-            self.frame(), disabled=True, header_filters=True, sizing_mode="stretch_width",
+            self.frame(), disabled=True, header_filters=True, sizing_mode="stretch_width", layout="fit_data_table",
+            css_classes=["screener-table"],
             titles=TITLES, formatters={"price": price, "change_pct": NumberFormatter(format="+0.00"),
                                        "rsi": NumberFormatter(format="0.0"),
                                        "signal_at": DateFormatter(format="%Y-%m-%d %H:%M"),
                                        "confidence_pct": NumberFormatter(format="0")})
-        self._period_ms, self._callback = period_ms, None
 
     def frame(self) -> pd.DataFrame:
         """The rows now, one per hub symbol in the hub's order (columns and dtypes in the class doc)."""
@@ -124,11 +124,6 @@ class Screener(pn.viewable.Viewer):
         """Patch the table with the rows now."""
         patch_table(self.table, self.frame())
 
-    def _start(self) -> None:
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.refresh, period=self._period_ms)
-
     def __panel__(self):
-        when_served(self._start)
-        return pn.Column(f"### Screener · {self.hub.interval}", self.table, sizing_mode="stretch_width",
-                         name="screener")
+        return self.live(pn.Column(f"### Screener · {self.hub.interval}", self.table, sizing_mode="stretch_width",
+                                   name="screener"))

@@ -7,7 +7,7 @@ import html
 import panel as pn
 
 from ..hub import FeedHub
-from . import when_served
+from . import LiveView
 
 _COLORS = {"connected": "#26a69a", "connecting": "#f5a623", "reconnecting": "#f5a623", "starting": "#f5a623",
            "disconnected": "#9e9e9e", "error": "#ef5350"}
@@ -35,23 +35,16 @@ def status_html(stats: dict) -> str:
     return strip
 
 
-class StatusStrip(pn.viewable.Viewer):
-    """A one-line feed status refreshed every ``period_ms``."""
+class StatusStrip(LiveView):
+    """A one-line feed status redrawn every ``period_ms``."""
 
-    def __init__(self, hub: FeedHub, period_ms: int = 1000, **params):
+    def __init__(self, hub: FeedHub, **params):
         super().__init__(**params)
         self.hub = hub
         self.pane = pn.pane.HTML(status_html(hub.stats()), sizing_mode="stretch_width", name="status")
-        self._period_ms = period_ms
-        self._callback = None
 
     def refresh(self) -> None:
         self.pane.object = status_html(self.hub.stats())
 
-    def _start(self) -> None:
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.refresh, period=self._period_ms)
-
     def __panel__(self):
-        when_served(self._start)
-        return self.pane
+        return self.live(self.pane)
