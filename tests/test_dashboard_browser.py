@@ -1,15 +1,18 @@
-"""The full dashboard in headless Chromium: every tab on the 13 USDT pairs of the 2023-04 recording, hover values,
-a paper trade's P&L, and the screener against batch indicators."""
+"""The full dashboard in headless Chromium, on the app's own replay of the 13 USDT pairs of the 2023-04 recording:
+every tab, hover values, a paper trade's P&L, the screener against batch indicators, the symbol picker and the
+replay's speed and pause."""
 
 import functools
 import http.server
+import re
 import threading
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
-from browser import ThreadedReplay, candles, chromium, open_page, panel_serve, require_chromium, wait_until
+from browser import candles, chromium, open_page, our_tracebacks, panel_serve, require_chromium, wait_until
 from thebot_panel.indicators import RSI
 from thebot_panel.pipeline.candles import OHLCV, candle_frame
 from thebot_panel.replay import Recording
@@ -32,21 +35,33 @@ def news_url():
     server.shutdown()
 
 
+class ReplayClock:
+    """The served app's own replay clock, read over its REST API (``/api/v3/time``) on 127.0.0.1."""
+
+    def __init__(self, log: Path):
+        self.log = log
+
+    def now_ms(self) -> int:
+        rest_url = re.search(r"source: replay: ws://(127\.0\.0\.1:\d+)", self.log.read_text()).group(1)
+        return httpx.get(f"http://{rest_url}/api/v3/time").json()["serverTime"]
+
+
 @pytest.fixture(scope="module")
-def served(news_url):
+def served(news_url, tmp_path_factory):
     require_chromium()
-    with ThreadedReplay(recording=RECORDING, start=START, speed=60) as replay:
-        args = ["--source", "replay", "--replay-url", replay.rest_url, "--symbols", ",".join(SYMBOLS),
-                "--warmup", "300", "--news", news_url, "--broadcast-port", "-1"]
-        with panel_serve(args) as (url, log), chromium() as browser:
-            yield replay, url, log, browser
+    args = ["--source", "replay", "--replay-data", str(FIXTURES / "screener"), "--replay-start", START,
+            "--speed", "60", "--symbols", ",".join(SYMBOLS), "--warmup", "300", "--news", news_url,
+            "--broadcast-port", "-1", "--db", str(tmp_path_factory.mktemp("dashboard") / "alerts.sqlite")]
+    with panel_serve(args) as (url, log), chromium() as browser:
+        yield ReplayClock(log), url, log, browser
+    assert our_tracebacks(log.read_text()) == []
 
 
 @pytest.fixture
 def tab(served):
     replay, url, log, browser = served
     page, errors = open_page(browser, url)
-    wait_until(page, lambda c: c["length"] > 100, timeout=60, what="BTCUSDT candles")
+    wait_until(page, lambda c: c["length"] > 100, timeout=60, what="ADAUSDT candles")
     yield page, errors, replay
     page.close()
 
@@ -156,4 +171,63 @@ def test_screener_rows_equal_rsi_computed_in_batch_over_the_same_candles(tab):
             frame = candle_frame(c.open_time[keep], {k: c.ohlcv[k][keep] for k in OHLCV})
             expected.append(RSI().batch(frame).iloc[-1, 0])
         assert min(abs(value - e) for e in expected) <= 0.051, (symbol, value, expected)  # shown to 1 decimal
+    assert errors == []
+
+
+def pick(page, text: str) -> None:
+    box = page.locator(".symbol-picker input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_the_symbol_picker_explains_an_unknown_symbol_and_charts_a_listed_one(tab):
+    page, errors, _ = tab
+    before = candles(page)
+    pick(page, "NOPEUSDT")
+    message = page.locator(".symbol-error")
+    message.wait_for(timeout=10_000)
+    assert "unknown symbol NOPEUSDT" in message.inner_text() and "exchangeInfo" in message.inner_text()
+    assert page.locator(".symbol-picker input").input_value() == "ADAUSDT"   # back to the charted symbol
+    # nothing else disturbed: the chart goes on with ADAUSDT's candles
+    after = wait_until(page, lambda c: c["open_time"][-1] > before["open_time"][-1], what="new ADAUSDT candles")
+    assert after["close"][-1] < 1 and after["panes"] == ["pane_macd", "pane_rsi"]   # ADA trades under 1 USDT
+
+    pick(page, "ethusdt")
+    eth = wait_until(page, lambda c: c["close"] and c["close"][-1] > 1000, what="ETHUSDT candles")
+    closes = RECORDING["ETHUSDT"].ohlcv["close"]
+    assert set(eth["close"][:-1]) <= set(closes.tolist())   # closed candles are the recording's
+    assert message.count() == 0   # the message is gone
+    assert errors == []
+
+
+def test_replay_pause_and_speed_from_the_sidebar(tab):
+    page, errors, replay = tab
+    pause = page.locator(".replay-pause button")
+    state = page.locator(".replay-state")
+    pause.click()
+    try:
+        state.get_by_text("paused").wait_for(timeout=10_000)
+        paused_at = replay.now_ms()
+        last = candles(page)["open_time"][-1]
+        page.wait_for_timeout(3000)   # ×60: three candles would have closed
+        assert replay.now_ms() == paused_at
+        assert candles(page)["open_time"][-1] == last
+    finally:
+        pause.click()
+    wait_until(page, lambda c: c["open_time"][-1] > last, what="candles after resuming")
+    assert "paused" not in state.inner_text()
+
+    speed = page.locator(".replay-speed input")
+    speed.fill("240")
+    speed.press("Enter")
+    try:
+        state.get_by_text("×240").wait_for(timeout=10_000)
+        t0, wall0 = replay.now_ms(), page.evaluate("() => Date.now()")
+        page.wait_for_timeout(2000)
+        rate = (replay.now_ms() - t0) / (page.evaluate("() => Date.now()") - wall0)
+        assert 120 < rate < 300, rate   # replay ms per wall ms
+    finally:
+        speed.fill("60")
+        speed.press("Enter")
+    state.get_by_text("×60").wait_for(timeout=10_000)
     assert errors == []

@@ -156,3 +156,42 @@ async def test_live_signals_alert_a_local_webhook_and_the_history_survives_a_res
     assert [(a.id, a.rule, a.open_time, a.state) for a in restarted.alerts] == \
         [(a.id, a.rule, a.open_time, a.state) for a in raised]
     assert {(s.open_time, s.rule) for s in restarted.alerts.store.signals()} >= {(s.open_time, s.rule) for s in streamed}
+
+
+async def test_a_symbol_added_while_running_is_subscribed_and_warmed_up_and_an_unknown_one_is_refused(replay):
+    hub = FeedHub(source="replay", symbols=["BTCUSDT"], warmup=200, replay_url=replay.rest_url)
+    with pytest.raises(ValueError, match="still starting"):
+        await hub.add_symbol("ethusdt")
+    await hub.start()
+    try:
+        with pytest.raises(ValueError, match=r"unknown symbol NOPEUSDT: not listed by .*exchangeInfo"):
+            await hub.add_symbol("nopeusdt")
+        with pytest.raises(ValueError, match="invalid symbol 'ETH/USDT'"):
+            await hub.add_symbol("ETH/USDT")
+        assert set(hub.graphs) == {("BTCUSDT", "1m")}   # nothing was added by the refused ones
+        assert await hub.add_symbol("ethusdt") == "ETHUSDT"
+        book = hub.graphs[("ETHUSDT", "1m")].book
+        await wait_for(lambda: len(book) >= 200 and book.forming is not None)
+        rows = recorded_rows("ETHUSDT", book.candles.open_time)
+        np.testing.assert_array_equal(book.candles.column("close"), rows["close"])
+        last = book.last_closed_open_time
+        await wait_for(lambda: book.last_closed_open_time > last)   # and it goes on live
+    finally:
+        await hub.stop()
+
+
+async def test_speed_and_pause_steer_the_bundled_replay():
+    hub = FeedHub(source="replay", symbols=["BTCUSDT"], speed=60, warmup=100, paused=True)
+    await hub.start()
+    try:
+        assert hub.replay.paused and hub.replay_badge.endswith("at ×60, paused")
+        start = hub.replay.now_ms()
+        await asyncio.sleep(0.5)
+        assert hub.replay.now_ms() == start
+        hub.param.update(speed=600, paused=False)
+        assert not hub.replay.paused and hub.replay.speed == 600 and hub.replay_badge.endswith("at ×600")
+        book = hub.market("BTCUSDT", "1m").book
+        last = book.last_closed_open_time
+        await wait_for(lambda: book.last_closed_open_time >= last + 3 * 60_000)   # ×600: a candle per 0.1 s
+    finally:
+        await hub.stop()

@@ -67,8 +67,10 @@ class FeedHub(param.Parameterized):
     source = param.Selector(default="auto", objects=list(SOURCES), constant=True)
     symbols = param.List(default=["BTCUSDT"], item_type=str, constant=True)
     interval = param.String(default="1m", constant=True)
-    speed = param.Number(default=10.0, bounds=(0.01, 100_000), constant=True,
-                         doc="Replay speed: 1 = real time, 60 = one 1m candle per second")
+    speed = param.Number(default=10.0, bounds=(0.01, 100_000),
+                         doc="Replay speed: 1 = real time, 60 = one 1m candle per second (changeable while the "
+                             "bundled replay runs)")
+    paused = param.Boolean(default=False, doc="Pause the bundled replay (its clock stands still, nothing is lost)")
     warmup = param.Integer(default=1000, bounds=(50, 20_000), constant=True,
                            doc="Closed candles loaded over REST before going live")
     probe_timeout = param.Number(default=3.0, bounds=(0.1, 60), constant=True)
@@ -209,6 +211,8 @@ class FeedHub(param.Parameterized):
 
             recording = Recording.from_paths(self._replay_data) if self._replay_data else Recording.bundled()
             self.replay = ReplayServer(recording, start=self._replay_start, speed=self.speed)
+            if self.paused:
+                self.replay.pause()
             await self.replay.start()
             ws_url, rest_url = self.replay.ws_url, self.replay.rest_url
             self.replay_badge = self.replay.describe()
@@ -218,6 +222,26 @@ class FeedHub(param.Parameterized):
         self.source_label = f"replay: {ws_url}"
         log.info("source: %s (%s)", self.source_label, self.replay_badge)
         return ws_url, rest_url
+
+    @param.depends("speed", "paused", watch=True)
+    def _steer_replay(self) -> None:
+        """Apply ``speed`` and ``paused`` to the bundled replay (no effect on Binance or an external replay)."""
+        if self.replay is not None:
+            self.replay.set_speed(self.speed)
+            (self.replay.pause if self.paused else self.replay.resume)()
+            self.replay_badge = self.replay.describe()
+
+    async def add_symbol(self, symbol: str) -> str:
+        """Validate ``symbol`` against the source's exchangeInfo and create its market at the hub's interval
+        (subscribed and warmed up once started); returns it upper-cased. ``ValueError`` saying why for a
+        malformed, unlisted or halted symbol, or before the source is known."""
+        symbol = normalize_symbol(symbol)
+        if (symbol, self.interval) not in self.graphs:
+            if self.rest is None:
+                raise ValueError(f"cannot add {symbol} yet: the feed is still starting")
+            await self.rest.validate_symbols([symbol])
+            self.market(symbol, self.interval)
+        return symbol
 
     def _on_status(self, status: Status) -> None:
         self.status = status.value

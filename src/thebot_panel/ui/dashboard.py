@@ -3,6 +3,8 @@ paper portfolio and news. ``template()`` is what ``panel serve`` shows; a notebo
 
 from __future__ import annotations
 
+import html
+
 import panel as pn
 
 from ..hub import FeedHub
@@ -24,7 +26,7 @@ TABS = ("Chart", "Compare", "Screener", "Signals & Alerts", "Portfolio", "News")
 class Dashboard(pn.viewable.Viewer):
     """One session's views of the shared hub.
 
-    Sidebar: source and replay, market (symbol, interval), chart settings (follow live, candles kept),
+    Sidebar: source and replay (speed, pause), market (symbol picker, interval), chart settings (follow live, candles kept),
     indicators (add, remove, tweak), signal rules (toggle, tweak), alert settings. Main: the feed status
     and one tab per view in ``TABS``; ``extra`` adds or replaces views (title -> viewable).
     """
@@ -36,20 +38,66 @@ class Dashboard(pn.viewable.Viewer):
         self.controls = IndicatorControls(self.chart)
         self.rules = RuleControls(self.chart)
         self.status = StatusStrip(hub)
-        self.metrics = MetricsStrip(hub)
+        self.metrics = MetricsStrip(hub, focus=self.chart.symbol)
         self.gauges = ConfluenceGauges(hub)
         self.alerts = AlertCenter(hub.alerts, symbols=hub.symbols)
+        self.symbol_picker = pn.widgets.AutocompleteInput(
+            name="Symbol (a listed pair, e.g. SOLUSDT)", options=list(self.chart.param.symbol.objects),
+            value=self.chart.symbol, restrict=False, case_sensitive=False, min_characters=1,
+            search_strategy="includes", sizing_mode="stretch_width", css_classes=["symbol-picker"])
+        self.symbol_picker.param.watch(self._picked, "value")
+        self.chart.param.watch(self._charted, "symbol")
+        self.symbol_message = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["symbol-message"],
+                                           styles={"color": "#ef5350"})
         self.extra = {"Compare": Compare(hub), "Screener": Screener(hub),
                       "Portfolio": PortfolioView(hub.portfolio, hub.symbols), "News": NewsPanel(hub.news), **(extra or {})}
+
+    def source(self) -> pn.Column:
+        """Where the data comes from; for the bundled replay, its speed and a pause toggle (shared by every
+        session: there is one feed per process)."""
+        hub = self.hub
+        if hub.replay is None:
+            return pn.Column(pn.pane.HTML(f"<small>{html.escape(hub.source_label or hub.source)}</small>"),
+                             sizing_mode="stretch_width")
+        badge = pn.pane.HTML(pn.bind(lambda text: f"<small>{html.escape(text)}</small>", hub.param.replay_badge),
+                             sizing_mode="stretch_width", css_classes=["replay-state"])
+        return pn.Column(badge, pn.Row(
+            pn.widgets.FloatInput.from_param(hub.param.speed, name="Replay speed (×)", width=140,
+                                             css_classes=["replay-speed"]),
+            pn.widgets.Toggle.from_param(hub.param.paused, name="⏸ Pause", width=100, margin=(24, 5, 5, 5),
+                                         css_classes=["replay-pause"])), sizing_mode="stretch_width")
+
+    async def pick_symbol(self, text: str) -> None:
+        """Chart ``text``'s market: a hub symbol, or any symbol the source lists (subscribed on demand). A
+        malformed or unknown symbol is explained under the picker and the chart stays as it is."""
+        if not text or text == self.chart.symbol:
+            return
+        try:
+            symbol = await self.hub.add_symbol(text)
+        except ValueError as exc:
+            self.symbol_message.object = f'<span class="symbol-error">⚠ {html.escape(str(exc))}</span>'
+            self.symbol_picker.value = self.chart.symbol
+            return
+        self.symbol_message.object = ""
+        if symbol not in self.chart.param.symbol.objects:
+            self.chart.param.symbol.objects = [*self.chart.param.symbol.objects, symbol]
+            self.symbol_picker.options = list(self.chart.param.symbol.objects)
+        self.chart.symbol = self.symbol_picker.value = symbol
+
+    def _charted(self, event) -> None:
+        self.symbol_picker.value = self.metrics.focus = event.new
+
+    async def _picked(self, event) -> None:
+        await self.pick_symbol(event.new)
 
     def sidebar(self) -> list:
         chart = self.chart
         return [
             "### Source",
-            pn.pane.HTML(f"<small>{self.hub.replay_badge or self.hub.source_label or self.hub.source}</small>",
-                         sizing_mode="stretch_width"),
+            pn.panel(pn.bind(lambda _label: self.source(), self.hub.param.source_label)),
             "### Market",
-            pn.widgets.Select.from_param(chart.param.symbol, name="Symbol", sizing_mode="stretch_width"),
+            self.symbol_picker,
+            self.symbol_message,
             pn.widgets.Select.from_param(chart.param.interval, name="Interval", sizing_mode="stretch_width"),
             pn.widgets.Checkbox.from_param(chart.param.follow, name="Follow live", css_classes=["follow-live"]),
             pn.widgets.IntInput.from_param(chart.param.rollover, name="Candles kept in the page",
@@ -66,7 +114,8 @@ class Dashboard(pn.viewable.Viewer):
     def tabs(self) -> pn.Tabs:
         """The main area: one tab per view; a view redraws only while its tab is shown (``LiveView.visible``)."""
         views = {
-            "Chart": pn.Column(self.metrics, self.gauges, self.chart, sizing_mode="stretch_width"),
+            "Chart": pn.Column(self.chart, pn.Row(self.metrics, self.gauges, sizing_mode="stretch_width"),
+                               sizing_mode="stretch_width"),
             "Signals & Alerts": pn.Column("#### Signals on the chart", self.chart.table, self.alerts,
                                           sizing_mode="stretch_width"),
             **self.extra,

@@ -22,9 +22,10 @@ def _num(value: float, fmt: str) -> str:
 COLUMNS = ("symbol", "last price", "24 h change", "24 h volume", "bid", "ask", "spread", "signals today", "updated")
 
 
-def metrics_row(m: dict) -> str:
+def metrics_row(m: dict, focus: bool = False) -> str:
     """One symbol's table row for ``MarketMetrics.snapshot(...)`` (CSS hooks ``tr.metrics-<symbol>`` and
-    ``.metric-<name>`` cells); the 24 h figures are marked ``(candles)`` when they come from the candles."""
+    ``.metric-<name>`` cells), highlighted when ``focus`` (the charted symbol); the 24 h figures are marked
+    ``(candles)`` when they come from the candles."""
     color = {1: UP, -1: DOWN}.get(m["direction"], "inherit")
     arrow = {1: "▲", -1: "▼"}.get(m["direction"], "")
     change = m["change_24h_pct"]
@@ -42,15 +43,16 @@ def metrics_row(m: dict) -> str:
         f'<span class="metric-signals">{m["signals_today"]}</span>',
         f'<span class="metric-age">{age}</span>',
     ]
-    return f'<tr class="metrics-{m["symbol"]}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    style = ' style="background:rgba(126,87,194,.18)"' if focus else ""
+    return f'<tr class="metrics-{m["symbol"]}"{style}>' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
-def metrics_html(snapshots: list[dict]) -> str:
-    """The strip: a compact table, one ``metrics_row`` per snapshot."""
+def metrics_html(snapshots: list[dict], focus: str | None = None) -> str:
+    """The strip: a compact table, one ``metrics_row`` per snapshot, the ``focus`` symbol's highlighted."""
     head = "".join(f"<th>{c}</th>" for c in COLUMNS)
     return (f'<table class="metrics-table" style="width:100%;border-collapse:collapse;font-size:90%;'
             f'text-align:right;white-space:nowrap"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(metrics_row(m) for m in snapshots)}</tbody></table>')
+            f'<tbody>{"".join(metrics_row(m, m["symbol"] == focus) for m in snapshots)}</tbody></table>')
 
 
 class LatencyProbe(ReactiveHTML):
@@ -76,8 +78,10 @@ class LatencyProbe(ReactiveHTML):
 
 
 class MetricsStrip(LiveView):
-    """A table row per hub symbol (at the hub's interval), redrawn every ``period_ms``; then the feed's msg/s
-    and the end-to-end latency of the last update."""
+    """A table row per hub symbol (at the hub's interval; ``focus``, the charted symbol, highlighted), redrawn
+    every ``period_ms``; then the feed's msg/s and the end-to-end latency of the last update."""
+
+    focus = param.String(default=None, allow_None=True, doc="The symbol whose row is highlighted")
 
     def __init__(self, hub: FeedHub, **params):
         super().__init__(**params)
@@ -97,7 +101,7 @@ class MetricsStrip(LiveView):
 
     def refresh(self) -> None:
         snapshots = self.snapshots()
-        self.table.object = metrics_html(snapshots)
+        self.table.object = metrics_html(snapshots, self.focus)
         seen = [m for m in snapshots if m["age_s"] is not None and not math.isnan(m["latency_ms"])]
         newest = min(seen, key=lambda m: m["age_s"])["latency_ms"] if seen else float("nan")
         self.rate.object = f'<span class="metric-rate">{self.hub.stats()["messages_per_second"]:.1f}</span> msg/s · latency'
