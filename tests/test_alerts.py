@@ -3,10 +3,12 @@ observers, and the SQLite store a restart reloads from."""
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
 from thebot_panel.binance.events import Kline
+from thebot_panel.prices import price_text
 from thebot_panel.signals.alerts import ACTIVE, DISMISSED, EXPIRED, AlertManager
 from thebot_panel.signals.rules import Signal
 from thebot_panel.signals.store import AlertStore, default_path
@@ -43,6 +45,13 @@ def test_a_signal_raises_one_active_alert_with_its_fields():
         (100_003.0, 0.5, T0 + 3 * MINUTE, clock.now, ACTIVE, None)
     assert alert.message == "BUY BTCUSDT 1m · EMA(9)×EMA(21) at 100,003.00 (strength 0.50)"
     assert manager.active() == [alert] and manager.stats()["raised"] == 1
+
+
+def test_alert_prices_keep_the_ticks_of_cheap_coins():
+    assert [price_text(p) for p in (119_387.6, 95.96, 7.0, 1.1188, 0.06714, 0.0000123456, 0.0, float("nan"))] == \
+        ["119,387.60", "95.96", "7.00", "1.1188", "0.06714", "0.00001235", "0.00", "—"]
+    alert = AlertManager().on_signal(replace(signal(3), symbol="TRXUSDT", price=0.06714))
+    assert alert.message == "BUY TRXUSDT 1m · EMA(9)×EMA(21) at 0.06714 (strength 0.50)"
 
 
 def test_one_alert_per_rule_per_candle_and_provisional_signals_raise_none():

@@ -360,11 +360,12 @@ def hub(tmp_path, halt_recording):
     return hub
 
 
-def test_the_strip_shows_each_hub_symbol_with_its_signals_today_and_the_newest_latency(hub, halt_recording):
+def test_the_strip_shows_each_hub_symbol_with_its_signals_today_and_the_latency_of_the_newest_update(hub, halt_recording):
     now = ms("2023-03-25 00:00:30")
     hub.metrics.clock, hub.metrics.speed = (lambda: now), (lambda: 60.0)
     forming = Kline("BTCUSDT", "1m", ms("2023-03-25"), ms("2023-03-25") + 59_999, 27_500.0, 27_600.0, 27_400.0,
                     27_450.0, 3.5, closed=False)
+    hub.source_stream.emit(ticker("ETHUSDT", event_time=now - 6_000))  # older than BTC's klines
     hub.source_stream.emit(parsed(forming, now - 600))
     hub.source_stream.emit(parsed(dataclasses.replace(forming, close=27_440.0), now - 120))
     strip = MetricsStrip(hub)
@@ -376,11 +377,13 @@ def test_the_strip_shows_each_hub_symbol_with_its_signals_today_and_the_newest_l
     assert len(times) > 0 and btc["signals_today"] == (times >= ms("2023-03-24")).sum() > 0  # the last candle's day
     assert btc["price"] == 27_440.0 and btc["direction"] == -1 and btc["latency_ms"] == pytest.approx(2.0)
     assert btc["change_24h_pct"] == pytest.approx(expected_day(halt_recording, last_price=27_440.0)[0], rel=1e-12)
-    assert math.isnan(eth["price"]) and eth["age_s"] is None
+    assert math.isnan(eth["price"]) and eth["source_24h"] == "@ticker" and eth["latency_ms"] == pytest.approx(100.0)
+    assert eth["age_s"] > btc["age_s"]
     rows = re.findall(r'<tr class="metrics-(\w+)">(.*?)</tr>', strip.table.object)
     assert [symbol for symbol, _ in rows] == ["BTCUSDT", "ETHUSDT"]
     assert f"color:{DOWN};font-weight:600\">27,440 ▼" in rows[0][1] and "(candles)" in rows[0][1]
     assert f'<span class="metric-signals">{btc["signals_today"]}</span>' in rows[0][1]
+    assert "+250.00 %" in rows[1][1] and "(candles)" not in rows[1][1]
     assert strip.latency.feed_ms == pytest.approx(2.0) and strip.latency.sent_ms > now  # wall clock, 2025+
     assert 'class="metric-rate">0.0</span> msg/s' in strip.rate.object  # no socket yet
 

@@ -6,7 +6,8 @@ stay gaps; WebSocket kline streams play each 1m candle as x:false updates then x
 recorded values; control messages, the 5 messages/s limit, drops and serverShutdown behave as Binance; set_speed,
 pause and resume steer a running replay without a jump of the clock or a lost or repeated event.
 Tick recordings: trade/bookTicker streams replay the recorded events unchanged, in replay-time order
-with the klines, whose 1m candles are the trades aggregated by pandas.
+with the klines, whose 1m candles are the trades aggregated by pandas. ``@ticker``: the 24 h window of
+1m candles ending at ``E`` (pandas), its forming candle as the 1m kline stream shows it at that ``E``.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ import websockets
 import websockets.sync.client
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
-from thebot_panel.binance.events import BookTicker, Kline, ServerShutdown, Trade, parse_message
+from thebot_panel.binance.events import BookTicker, Kline, ServerShutdown, Ticker24h, Trade, parse_message
 from thebot_panel.replay import Recording, ReplayServer, partial_candle
 
 HALT_FILE = Path("/work/shared/data/binance/klines/spot_ohlcv/BTCUSDT-1m-2023-03-16_to_2023-05-01.csv.gz")
 TICK_FILE = Path(__file__).parent / "fixtures" / "ticks" / "btcusdt_20240808_2354-2357.hftbacktest.gz"
 MIN = 60_000
 KLINE_FIELDS = ["t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"]
+TICKER_FIELDS = list("eEspPwxcQbBaAohlvqOCFLn")  # Binance's order
+DAY = 1_440 * MIN
 
 
 def ms(iso: str) -> int:
@@ -93,6 +96,35 @@ async def reply(ws, request_id):
         msg = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
         if "id" in msg and msg["id"] == request_id:
             return msg
+
+
+def check_tickers(messages: list[dict], frame: pd.DataFrame) -> list[dict]:
+    """Check the combined ``messages`` of ``<symbol>@kline_1m`` and ``<symbol>@ticker`` (subscribed in that
+    order); returns the tickers. Replay-time order; one ticker per x:false 1m update, right after it, with
+    its ``E`` and close; the window's values are pandas' over ``frame``'s 1m candles opened in
+    (E - 24 h, E], the forming one as that kline shows it."""
+    assert [m["data"]["E"] for m in messages] == sorted(m["data"]["E"] for m in messages)
+    tickers = [(m["data"], messages[j - 1]["data"]) for j, m in enumerate(messages) if m["stream"].endswith("@ticker")]
+    updates = [m["data"] for m in messages if m["stream"].endswith("@kline_1m") and not m["data"]["k"]["x"]]
+    assert [kline for _, kline in tickers] == updates
+    for d, kline in tickers:
+        assert list(d) == TICKER_FIELDS and d["e"] == "24hrTicker" and d["s"] == kline["s"] and d["E"] == kline["E"]
+        k, e = kline["k"], pd.Timestamp(d["E"], unit="ms", tz="UTC")
+        forming = pd.DataFrame([{name: float(k[name[0]]) for name in ("open", "high", "low", "close", "volume")}],
+                               index=[pd.Timestamp(k["t"], unit="ms", tz="UTC")])
+        closed = frame[(frame.index > e - pd.Timedelta("24h")) & (frame.index < forming.index[0])]
+        window = pd.concat([closed, forming])
+        o, c, before = window["open"].iloc[0], float(k["c"]), frame.loc[:e - pd.Timedelta("24h"), "close"]
+        assert (float(d["o"]), float(d["h"]), float(d["l"]), d["c"]) == (
+            o, window["high"].max(), window["low"].min(), k["c"])
+        assert float(d["v"]) == pytest.approx(window["volume"].sum(), rel=1e-12)
+        assert re.fullmatch(r"-?\d+\.\d{3}", d["P"]) and abs(float(d["P"]) - (c / o - 1) * 100) < 0.0005 + 1e-9
+        assert float(d["p"]) == pytest.approx(c - o, abs=1e-9)
+        assert float(d["x"]) == (before.iloc[-1] if len(before) else 0.0)
+        assert window["low"].min() <= float(d["w"]) <= window["high"].max()
+        assert float(d["q"]) == pytest.approx(float(d["w"]) * float(d["v"]), rel=1e-6)
+        assert (d["O"], d["C"], d["Q"], d["F"], d["L"], d["n"]) == (d["E"] - DAY, d["E"], "0", -1, -1, 0)
+    return [d for d, _ in tickers]
 
 
 def clock_reading(server: ReplayServer) -> tuple[int, float, float]:
@@ -296,6 +328,49 @@ async def test_ws_plays_through_the_halt_without_inventing_candles():
     want = resample(frame, "1h").loc[pd.Timestamp("2023-03-24 12:00", tz="UTC")]
     assert [float(close_12["k"][f]) for f in "ohlc"] == list(want[["open", "high", "low", "close"]])
     assert server.now_ms() >= ms("2023-03-24 14:02")  # at "max" the clock followed the stream
+
+
+@pytest.mark.parametrize("speed, start, per_candle", [(100, None, 3), ("max", "2025-07-21T00:05:30Z", 1)])
+async def test_ws_ticker_is_the_24h_window_at_each_1m_update(bundled, btc, speed, start, per_candle):
+    async with ReplayServer(bundled, start=start, speed=speed) as server:  # default updates_per_candle
+        assert server.updates_per_candle == per_candle
+        async with websockets.connect(f"{server.ws_url}/stream?streams=btcusdt@kline_1m/btcusdt@ticker",
+                                      max_queue=None) as ws:
+            messages = []
+            while sum(m["data"].get("k", {}).get("x", False) for m in messages) < 3:
+                messages.append(orjson.loads(await asyncio.wait_for(ws.recv(), 5)))
+    tickers = check_tickers(messages, btc)
+    assert {m["stream"] for m in messages} == {"btcusdt@kline_1m", "btcusdt@ticker"}
+    # the rate: per_candle tickers per 1m candle, at its x:false update instants
+    closes = [m["data"]["E"] for m in messages if m["data"].get("k", {}).get("x")]
+    for t0, t1 in zip(closes, closes[1:]):
+        assert [d["E"] for d in tickers if t0 <= d["E"] < t1] == [t0 + k * MIN // per_candle for k in range(per_candle)]
+    if start is not None:  # less than 24 h recorded before E: the window starts at the recording
+        assert all(d["o"] == str(btc["open"].iloc[0]) and d["x"] == "0" for d in tickers)
+
+
+async def test_ws_ticker_by_subscribe_parses_into_ticker24h(bundled):
+    async with ReplayServer(bundled, speed=600) as server:
+        async with websockets.connect(f"{server.ws_url}/ws/btcusdt@kline_1m") as ws:
+            subscribe = {"method": "SUBSCRIBE", "params": ["ethusdt@ticker", "btcusdt@ticker"], "id": 1}
+            await ws.send(orjson.dumps(subscribe))
+            assert await reply(ws, 1) == {"result": None, "id": 1}
+            await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+            assert (await reply(ws, 2))["result"] == ["btcusdt@kline_1m", "ethusdt@ticker", "btcusdt@ticker"]
+            frames = []
+            while sum(b'"24hrTicker"' in f for f in frames) < 4:
+                frames.append(await asyncio.wait_for(ws.recv(decode=False), 5))
+    events = [orjson.loads(f) for f in frames]
+    assert [e["E"] for e in events] == sorted(e["E"] for e in events)  # interleaved in replay-time order
+    closes = {e["E"]: e["k"]["c"] for e in events if e["e"] == "kline" and not e["k"]["x"]}
+    tickers = [(orjson.loads(f), parse_message(f)) for f in frames if b'"24hrTicker"' in f]
+    assert {d["s"] for d, _ in tickers} == {"BTCUSDT", "ETHUSDT"}
+    assert all(d["c"] == closes[d["E"]] for d, _ in tickers if d["s"] == "BTCUSDT")
+    for d, ticker in tickers:
+        assert isinstance(ticker, Ticker24h) and (ticker.symbol, ticker.event_time) == (d["s"], d["E"])
+        assert (ticker.price_change_percent, ticker.volume, ticker.last_price, ticker.open_price) == (
+            float(d["P"]), float(d["v"]), float(d["c"]), float(d["o"]))
+        assert ticker.trades == 0 and ticker.bid_price == ticker.ask_price == 0.0 and ticker.volume > 0
 
 
 async def test_ws_control_messages_as_binance(bundled):
@@ -700,6 +775,8 @@ async def test_tick_stream_errors_name_what_is_served(bundled, ticks):
         (bundled, "btcusdt@bookTicker", ["BTCUSDT", "kline", "symbols with ticks: none"]),
         (ticks, "btcusdt@aggTrade", ["not served", "@trade", "BTCUSDT"]),
         (ticks, "ethusdt@trade", ["unknown symbol ETHUSDT"]),
+        (bundled, "xrpusdt@ticker", ["unknown symbol XRPUSDT"]),
+        (bundled, "BTCUSDT@ticker", ["lowercase"]),
         (ticks, "btcusdt@depth", ["unknown stream"]),
         (ticks, "BTCUSDT@trade", ["lowercase"]),
     ]:
@@ -721,3 +798,23 @@ def test_cli_serves_a_tick_recording_from_its_first_tick():
         # max_queue=None: a client whose queue is full stops reading and misses the close frame
         with websockets.sync.client.connect(f"ws://127.0.0.1:{port}/ws/btcusdt@trade", max_queue=None) as ws:
             assert isinstance(parse_message(ws.recv(timeout=5)), Trade)
+
+
+async def test_ws_ticker_of_a_tick_recording_carries_the_recorded_best_bid_and_ask(ticks):
+    async with ReplayServer(ticks, speed="max", updates_per_candle=6) as server:
+        async with websockets.connect(f"{server.ws_url}/stream?streams=btcusdt@bookTicker/btcusdt@kline_1m/"
+                                      "btcusdt@ticker", max_queue=None) as ws:
+            messages = []
+            with pytest.raises(TimeoutError):  # silent after the last tick
+                while True:
+                    messages.append(orjson.loads(await asyncio.wait_for(ws.recv(), 1)))
+    candles = [m for m in messages if m["stream"] != "btcusdt@bookTicker"]
+    tickers = check_tickers(candles, ticks["BTCUSDT"].frame())
+    assert len(tickers) > 10
+    book = {f: "0" for f in "bBaA"}  # before the first bookTicker
+    for m in messages:  # a bookTicker due at a ticker's E goes first (subscription order)
+        if m["stream"] == "btcusdt@bookTicker":
+            book = {f: m["data"][f] for f in "bBaA"}
+        elif m["stream"] == "btcusdt@ticker":
+            assert {f: m["data"][f] for f in "bBaA"} == book
+    assert tickers[-1]["b"] != "0" and float(tickers[-1]["b"]) < float(tickers[-1]["a"])

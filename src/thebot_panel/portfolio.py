@@ -25,6 +25,7 @@ from dataclasses import astuple, dataclass, fields, replace
 import param
 
 from .binance.streams import interval_ms, normalize_symbol
+from .prices import price_text
 from .signals.rules import Signal
 from .signals.store import SQLiteFile
 
@@ -243,7 +244,7 @@ class PaperPortfolio(param.Parameterized):
         cost = quantity * price + fee
         if cost > self.cash + EPSILON:
             self.counters["refused"] += 1
-            raise ValueError(f"buying {quantity:g} {symbol} at {price:,.2f} costs {cost:,.2f} {self.quote} with the "
+            raise ValueError(f"buying {quantity:g} {symbol} at {price_text(price)} costs {cost:,.2f} {self.quote} with the "
                              f"{self.fee_rate * 100:g} % fee; the cash is {self.cash:,.2f} {self.quote}")
         return self._fill(Fill(time_ms, symbol, BUY, quantity, price, fee, 0.0, reason))
 

@@ -49,6 +49,22 @@ last, partial minute shows its trades up to the last tick and is never closed (n
 that symbol after its last tick). ``@aggTrade`` is not served (it is not recorded, and aggregate
 ids cannot be recovered from trades); other kinds neither.
 
+**24hr ticker** (``<symbol>@ticker``, every symbol, event ``24hrTicker`` with all of Binance's fields
+in its order): rolling statistics over the 1m candles opened in ``(E - 24h, E]``, the last one the
+forming candle at its partial state, exactly as the kline streams show it at ``E``. Binance pushes
+every 1000 ms of wall time; the replay sends one at each x:false update instant of a playing 1m
+candle (``U`` per candle, e.g. every 2 s at U=30 and ×1, every 12 s of replay time at ×60), so its
+rate scales with the kline streams' and ``c`` is the 1m kline close at the same ``E``; like them it
+falls silent in gaps and after a partial last minute's last tick. Fields: ``o`` the window's first
+open, ``h``/``l`` its extremes, ``v`` the volume sum (rounded to the recording's decimals), ``c``,
+``p = c - o``, ``P`` = ``100 * p / o`` with 3 decimals as the live stream sends (the doc example shows
+``"250.00"``, live payloads e.g. ``"-3.488"``), ``x`` the close of the last candle before the window
+(``"0"`` if none), ``O = E - 24h``, ``C = E``. Not recorded, hence estimated: ``q`` = sum of volume *
+typical price ``(h + l + c) / 3`` per 1m candle, so ``w = q / v`` (``"0"`` for no volume). Not
+recorded, hence sent as "none": ``Q`` = ``"0"``, ``F``/``L`` = -1, ``n`` = 0 (as Binance for a window
+without trades and as the klines here); ``b``/``B``/``a``/``A`` are the latest recorded bookTicker at
+or before ``E`` while ``E`` is within the symbol's tick recording, else ``"0"``.
+
 **WebSocket**: ``/ws``, ``/ws/<stream>[/<stream>…]`` (raw payloads), ``/stream``,
 ``/stream?streams=a/b/c`` (``{"stream": name, "data": event}``). Control messages as Binance:
 SUBSCRIBE / UNSUBSCRIBE → ``{"result": null, "id": N}``, LIST_SUBSCRIPTIONS → ``{"result": [names],
@@ -92,7 +108,8 @@ from .recording import TICK_KINDS, MinuteCandles, Recording, TickStream
 SERVED_INTERVALS = tuple(i for i, ms in INTERVALS.items() if ms and MINUTE_MS <= ms <= 1_440 * MINUTE_MS)
 MAX_STREAMS = 1024
 MAX_MESSAGES_PER_SECOND = 5
-_WARM_UP_MS = 7 * 1_440 * MINUTE_MS
+_DAY_MS = 1_440 * MINUTE_MS
+_WARM_UP_MS = 7 * _DAY_MS
 #: Quote assets recognised when splitting a symbol for exchangeInfo, longest first.
 _QUOTES = sorted(("USDT", "FDUSD", "USDC", "TUSD", "BUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL"),
                  key=len, reverse=True)
@@ -193,7 +210,8 @@ class _Clock:
 
 @dataclass(frozen=True)
 class _Stream:
-    """A subscribable stream: a kline stream (``interval``, ``length`` in ms) or a tick stream (``ticks``)."""
+    """A subscribable stream: a kline stream (``interval``, ``length`` in ms), a tick stream (``ticks``),
+    or a 24hr ticker (neither; ``length`` 1m: it plays at the 1m candle's update instants)."""
 
     name: str
     symbol: str
@@ -242,7 +260,7 @@ def _http_json(status: int, payload: object) -> Response:
 
 
 class ReplayServer:
-    """Replays a ``Recording`` as Binance spot kline streams and REST, on one port of ``host``.
+    """Replays a ``Recording`` as Binance spot kline, ticker (and tick) streams and REST, on one port of ``host``.
 
     ``recording``: defaults to the bundled sample. ``port=0`` picks a free port. ``start``: replay
     clock at start-up, ms / ISO-8601 (naive = UTC) / datetime; default the recording start + 7 days
@@ -398,9 +416,10 @@ class ReplayServer:
         """Validate a stream name; ``ValueError`` with a clear message if the replay cannot serve it."""
         symbol, kind, interval = parse_stream_name(name)
         with_ticks = ", ".join(self.recording.ticks) or "none"
-        if kind not in ("kline", *TICK_KINDS):
-            raise ValueError(f"stream {name!r} is not served: the replay serves <symbol>@kline_<interval> streams, "
-                             f"and <symbol>@trade / <symbol>@bookTicker for symbols with ticks ({with_ticks})")
+        if kind not in ("kline", "ticker", *TICK_KINDS):
+            raise ValueError(f"stream {name!r} is not served: the replay serves <symbol>@kline_<interval> and "
+                             "<symbol>@ticker streams, and <symbol>@trade / <symbol>@bookTicker for symbols "
+                             f"with ticks ({with_ticks})")
         if symbol not in self.recording:
             raise ValueError(f"unknown symbol {symbol} in {name!r}: "
                              f"the recording holds {', '.join(self.recording.symbols)}")
@@ -413,6 +432,8 @@ class ReplayServer:
                 raise ValueError(f"stream {name!r} is not served: {symbol} has no recorded {kind} events "
                                  f"(its <symbol>@kline_<interval> streams are); symbols with ticks: {with_ticks}")
             return _Stream(name, symbol, None, 0, ticks.streams[kind])
+        if kind == "ticker":
+            return _Stream(name, symbol, None, MINUTE_MS)
         if interval not in SERVED_INTERVALS:
             raise ValueError(f"interval {interval} cannot be made from 1m candles: "
                              f"the replay serves {' '.join(SERVED_INTERVALS)}")
@@ -485,24 +506,56 @@ class ReplayServer:
             "v": _num(round(so_far["volume"][i].item() + volume, c.volume_decimals)),
             "n": 0, "x": closed, "q": "0", "V": "0", "Q": "0", "B": "0"}}
 
+    def _ticker_event(self, symbol: str, i: int, since_open: int, event_time: int) -> dict:
+        """The 24hrTicker event of ``symbol`` at ``event_time``, ``since_open`` ms into its 1m candle ``i``
+        (see the module doc)."""
+        c = self.recording[symbol]
+        close, high, low, volume = self._partial(c, i, since_open)
+        lo = int(np.searchsorted(c.open_time, event_time - _DAY_MS, "right"))
+        hs, ls, cs, vs = (c.ohlcv[name][lo:i] for name in ("high", "low", "close", "volume"))
+        o = c.ohlcv["open"][lo].item()
+        v = round(float(vs.sum()) + volume, c.volume_decimals)
+        q = round(float(vs @ ((hs + ls + cs) / 3)) + volume * (high + low + close) / 3, 8)
+        return {"e": "24hrTicker", "E": event_time, "s": symbol, "p": _num(round(close - o, c.price_decimals)),
+                "P": f"{round(100 * (close - o) / o, 3) + 0.0:.3f}",
+                "w": _num(round(q / v, c.price_decimals)) if v else "0",
+                "x": _num(c.ohlcv["close"][lo - 1].item()) if lo else "0", "c": _num(close), "Q": "0",
+                **self._book_at(symbol, event_time), "o": _num(o), "h": _num(float(hs.max(initial=high))),
+                "l": _num(float(ls.min(initial=low))), "v": _num(v), "q": _num(q),
+                "O": event_time - _DAY_MS, "C": event_time, "F": -1, "L": -1, "n": 0}
+
+    def _book_at(self, symbol: str, at: int) -> dict[str, str]:
+        """``b``/``B``/``a``/``A`` of ``symbol``'s latest recorded bookTicker at or before ``at`` while ``at``
+        is within its tick recording; ``"0"`` each otherwise."""
+        ticks = self.recording.ticks.get(symbol)
+        if ticks is not None and ticks.start <= at < ticks.end:
+            book = ticks.streams["bookTicker"]
+            k = int(np.searchsorted(book.time, at, "right")) - 1
+            if k >= 0:
+                recorded = orjson.loads(book.payload[k])
+                return {f: recorded[f] for f in "bBaA"}
+        return dict.fromkeys("bBaA", "0")
+
     def _events_at(self, st: _Stream, tick: int) -> list[dict]:
-        """The events of stream ``st`` due at replay time ``tick``: a close, then an update, each if any."""
+        """The events of kline or ticker stream ``st`` due at replay time ``tick``: a kline close, then an
+        update (kline x:false or ticker), each if any."""
         t = self.recording[st.symbol].open_time
         events = []
         i = int(np.searchsorted(t, tick, "right")) - 1  # the last candle opened at or before tick
         minute = tick - tick % MINUTE_MS
         playing = i >= 0 and t[i] == minute
-        if tick % st.length == 0:  # a bucket ends: close it if it holds a candle
+        if st.interval is not None and tick % st.length == 0:  # a bucket ends: close it if it holds a candle
             last = i - 1 if playing else i
             if last >= 0 and t[last] >= tick - st.length:
                 events.append(self._kline_event(st, last, MINUTE_MS - 1, tick, True))
         if playing and tick - minute in self._offset_set:
-            events.append(self._kline_event(st, i, tick - minute, tick, False))
+            events.append(self._kline_event(st, i, tick - minute, tick, False) if st.interval is not None
+                          else self._ticker_event(st.symbol, i, tick - minute, tick))
         return events
 
     def _next_tick(self, symbol: str, after: int, lengths: set[int]) -> int | None:
         """The earliest replay time > ``after`` when ``symbol`` has an event for kline streams of these
-        lengths; None if there is none (or only after the last tick of a partial last candle)."""
+        lengths (a ticker's is 1m); None if there is none (or only after the last tick of a partial last candle)."""
         c = self.recording[symbol]
         t = c.open_time
         minute = after - after % MINUTE_MS

@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
+from ..prices import price_text
 from .rules import Signal
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class Alert:
     @property
     def message(self) -> str:
         """One line for people: ``"BUY BTCUSDT 1m · EMA(9)×EMA(21) at 119,385.15 (strength 0.42)"``."""
-        return (f"{self.side} {self.symbol} {self.interval} · {self.rule} at {self.price:,.2f}"
+        return (f"{self.side} {self.symbol} {self.interval} · {self.rule} at {price_text(self.price)}"
                 f" (strength {self.strength:.2f}){' · provisional' if self.provisional else ''}")
 
 

@@ -27,6 +27,7 @@ from . import when_served
 log = logging.getLogger(__name__)
 
 UP, DOWN = "#26a69a", "#ef5350"
+PRICE_FORMAT = "0,0.[000000]"  # hover numbers: thousands separated, up to 6 decimals (cheap coins keep their ticks)
 LINE_COLORS = ("#f5a623", "#7e57c2", "#29b6f6", "#ec407a", "#8d6e63", "#66bb6a", "#26c6da", "#ffa726")
 CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "color", "alpha")
 SIGNAL_DTYPES = {"time": str, "symbol": str, "interval": str, "rule": str, "side": str, "price": "float64",
@@ -197,8 +198,8 @@ class CandleChart(pn.viewable.Viewer):
                                   line_color="color", fill_alpha="alpha", line_alpha="alpha", source=self.source)
         price.scatter("open_time", "price", marker="marker", color="color", size="size", source=self.signal_source,
                       legend_label="signals")
-        hover_fields = [("open", "@open{0,0.00}"), ("high", "@high{0,0.00}"), ("low", "@low{0,0.00}"),
-                        ("close", "@close{0,0.00}"), ("volume", "@volume{0,0.000}")]
+        hover_fields = [(k, f"@{k}{{{PRICE_FORMAT}}}") for k in ("open", "high", "low", "close")] + [
+            ("volume", "@volume{0,0.000}")]
         self._renderers = {}
         self._widths = [self._bodies]
         panes = []
@@ -213,12 +214,15 @@ class CandleChart(pn.viewable.Viewer):
                                            line_color="#888888"))
                 panes.append(target)
             for out, col in zip(ind.outputs, output_keys(key, ind)):
-                hover_fields.append((col, f"@{{{col}}}{{0,0.00}}"))
+                hover_fields.append((col, f"@{{{col}}}{{{PRICE_FORMAT}}}"))
                 style = ind.styles.get(out, "line")
                 if style != "hidden":
                     self._renderers[col] = self._draw(target, style, col, next(colors), _legend(ind, out))
             target.legend.location = "top_left"
+            target.legend.orientation = "horizontal"   # one row over the plot, not a box over the candles
+            target.legend.label_text_font_size = "8pt"
             target.legend.background_fill_alpha = 0.6
+            target.legend.click_policy = "hide"
         price.add_tools(HoverTool(renderers=[self._bodies], tooltips=[("time", "@open_time{%F %H:%M}"), *hover_fields],
                                   formatters={"@open_time": "datetime"}))
         volume = figure(x_axis_type="datetime", height=110, sizing_mode="stretch_width", tools=tools,

@@ -64,7 +64,7 @@ class Dashboard(pn.viewable.Viewer):
         return pn.Column(badge, pn.Row(
             pn.widgets.FloatInput.from_param(hub.param.speed, name="Replay speed (×)", width=140,
                                              css_classes=["replay-speed"]),
-            pn.widgets.Toggle.from_param(hub.param.paused, name="⏸ Pause", width=100, margin=(24, 5, 5, 5),
+            pn.widgets.Toggle.from_param(hub.param.paused, name="Pause", width=100, margin=(24, 5, 5, 5),
                                          css_classes=["replay-pause"])), sizing_mode="stretch_width")
 
     async def pick_symbol(self, text: str) -> None:

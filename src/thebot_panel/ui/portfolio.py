@@ -8,9 +8,11 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
+from bokeh.models.widgets.tables import NumberFormatter
 from bokeh.plotting import figure
 
 from ..portfolio import BUY, PaperPortfolio
+from ..prices import price_text
 from . import LiveView
 from .chart import DOWN, UP
 
@@ -87,8 +89,8 @@ class PortfolioView(LiveView):
             pn.widgets.FloatInput.from_param(portfolio.param.fee_rate, name="Fee rate (0.001 = 0.1 %)", step=0.0001,
                                              width=170, css_classes=["paper-fee"]))
         self.totals = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["paper-totals"])
-        formats = {c: {"type": "money", "precision": 2} for c in ("average price", "last price", "unrealised P&L",
-                                                                  "realised P&L", "price", "fee")}
+        formats = {**{c: NumberFormatter(format="0,0.[00000000]") for c in ("average price", "last price", "price")},
+                   **{c: NumberFormatter(format="0,0.00") for c in ("unrealised P&L", "realised P&L", "fee")}}
         self.positions = pn.widgets.Tabulator(positions_frame(portfolio), show_index=False, disabled=True, height=180,
                                               sizing_mode="stretch_width", name="positions", formatters=formats,
                                               css_classes=["paper-positions"])
@@ -118,7 +120,7 @@ class PortfolioView(LiveView):
             return
         verb = "Bought" if fill.side == BUY else "Sold"
         pnl = "" if fill.side == BUY else f" · realised P&L {fill.realised_pnl:+,.2f} {self.portfolio.quote}"
-        self.message = (f"{verb} {fill.quantity:g} {fill.symbol} at {fill.price:,.2f} · fee {fill.fee:,.2f} "
+        self.message = (f"{verb} {fill.quantity:g} {fill.symbol} at {price_text(fill.price)} · fee {fill.fee:,.2f} "
                         f"{self.portfolio.quote}{pnl}")
         self._draw_tables()  # at once; the equity curve follows on the next tick
 
