@@ -11,6 +11,7 @@ import websockets
 
 from recorders import HttpRecorder
 from thebot_panel.hub import FeedHub
+from thebot_panel.metrics import last_price
 from thebot_panel.replay import Recording, ReplayServer
 from thebot_panel.signals.rules import Signal
 
@@ -193,5 +194,12 @@ async def test_speed_and_pause_steer_the_bundled_replay():
         book = hub.market("BTCUSDT", "1m").book
         last = book.last_closed_open_time
         await wait_for(lambda: book.last_closed_open_time >= last + 3 * 60_000)   # ×600: a candle per 0.1 s
+        # the replay's @ticker feeds the metrics strip's 24 h figures, as Binance's would
+        day = hub.metrics.snapshot("BTCUSDT", book, [])
+        candles = RECORDING["BTCUSDT"]   # the book holds 100 candles only: the day comes from the recording
+        newest = book.forming.open_time if book.forming is not None else book.last_closed_open_time
+        before = candles.ohlcv["close"][np.searchsorted(candles.open_time, newest - 86_400_000, side="right") - 1]
+        assert day["source_24h"] == "@ticker"
+        assert day["change_24h_pct"] == pytest.approx((last_price(book) / before - 1) * 100, abs=0.2)  # ±a candle
     finally:
         await hub.stop()

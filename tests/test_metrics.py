@@ -117,7 +117,7 @@ def test_24h_change_and_volume_come_from_the_last_24_hours_of_candles_across_a_h
     assert m["age_s"] is None and math.isnan(m["latency_ms"]) and m["signals_today"] == 0
 
 
-def test_with_a_forming_candle_the_24h_change_ends_at_its_close_and_the_volume_counts_closed_candles():
+def test_with_a_forming_candle_the_24h_window_ends_with_it_and_counts_its_volume_so_far():
     frame = screener_frame("ETHUSDT")
     klines = klines_of(frame, "ETHUSDT")
     forming = dataclasses.replace(klines[-1], closed=False, close=klines[-1].close * 1.01)  # 2023-04-11 23:59
@@ -126,7 +126,7 @@ def test_with_a_forming_candle_the_24h_change_ends_at_its_close_and_the_volume_c
     metrics = MarketMetrics()
     metrics.on_event(parsed(forming))
     m = metrics.snapshot("ETHUSDT", book, [])
-    change, volume, candles = expected_day(frame.iloc[:-1], last_price=forming.close)
+    change, volume, candles = expected_day(frame, last_price=forming.close)  # the forming candle is the window's last
     assert candles == 1440 and m["source_24h"] == "candles" and m["price"] == forming.close
     assert m["change_24h_pct"] == pytest.approx(change, rel=1e-12)
     assert m["volume_24h"] == pytest.approx(volume, rel=1e-12)
@@ -335,6 +335,13 @@ def test_a_buy_confluence_is_positive_with_a_green_bar_right_of_the_centre():
     assert bar(html) == (50.0, 15.0) and f"background:{UP}" in html and f'color:{UP}">+30</b>' in html
 
 
+def test_a_neutral_confluence_keeps_its_lean_in_a_grey_bar():
+    lean = Confluence(T, "BTCUSDT", "1m", "NEUTRAL", confidence=0.1, score=0.1)   # below the threshold
+    html = gauge_html("BTCUSDT 1m", lean)
+    assert signed_confidence(lean) == 10 and bar(html) == (50.0, 5.0)
+    assert "background:#9e9e9e" in html and f"background:{UP}" not in html and "<small>NEUTRAL 10%</small>" in html
+
+
 def test_a_disagreeing_higher_trend_shrinks_the_value_but_keeps_its_side():
     contra = Confluence(T, "BTCUSDT", "1m", "SELL", confidence=0.36, score=-0.72, confirmed=False)
     assert signed_confidence(contra) == -36 and bar(gauge_html("BTCUSDT 1m", contra)) == (32.0, 18.0)
@@ -376,7 +383,10 @@ def test_the_strip_shows_each_hub_symbol_with_its_signals_today_and_the_latency_
     times = pd.Series([s.open_time for s in history])
     assert len(times) > 0 and btc["signals_today"] == (times >= ms("2023-03-24")).sum() > 0  # the last candle's day
     assert btc["price"] == 27_440.0 and btc["direction"] == -1 and btc["latency_ms"] == pytest.approx(2.0)
-    assert btc["change_24h_pct"] == pytest.approx(expected_day(halt_recording, last_price=27_440.0)[0], rel=1e-12)
+    with_forming = pd.concat([halt_recording, pd.DataFrame([{"open_time": forming.open_time, "open": 27_500.0,
+                                                             "close": 27_440.0, "volume": 3.5}])])
+    change, volume, _ = expected_day(with_forming)   # the window ends with the forming candle
+    assert (btc["change_24h_pct"], btc["volume_24h"]) == (pytest.approx(change, rel=1e-12), pytest.approx(volume))
     assert math.isnan(eth["price"]) and eth["source_24h"] == "@ticker" and eth["latency_ms"] == pytest.approx(100.0)
     assert eth["age_s"] > btc["age_s"]
     rows = re.findall(r'<tr class="metrics-(\w+)">(.*?)</tr>', strip.table.object)

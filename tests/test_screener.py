@@ -70,7 +70,7 @@ def expected_row(graph) -> dict:
     price = forming.close if forming is not None else close.iloc[-1]
     now = pd.Timestamp(forming.open_time, unit="ms", tz="UTC") if forming is not None else close.index[-1]
     day_ago = close[close.index <= now - DAY]
-    reference = day_ago.iloc[-1] if len(day_ago) else close.iloc[0]
+    reference = day_ago.iloc[-1] if len(day_ago) else frame["open"].iloc[0]  # less than 24 h: from the first open
     fast = indicators.compute("EMA", frame, period=9)["ema_9"].iloc[-1]
     slow = indicators.compute("EMA", frame, period=21)["ema_21"].iloc[-1]
     trend = ("up" if fast > slow and close.iloc[-1] > slow else

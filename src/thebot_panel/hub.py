@@ -178,12 +178,12 @@ class FeedHub(param.Parameterized):
             log.error("feed hub failed to start: %s", exc)
 
     def _quote_streams(self, symbol: str) -> list[str]:
-        """``ticker``/``bookTicker`` for the metrics strip: both from Binance; from a replay, ``bookTicker``
-        where the recording has ticks (its 24 h figures then come from the candles)."""
+        """``ticker`` (24 h figures) and ``bookTicker`` (best bid/ask) for the metrics strip: both from Binance; from
+        a replay, ``ticker`` always and ``bookTicker`` where the bundled replay's recording has ticks."""
         if self.source_label.startswith("live"):
             return ["ticker", "bookTicker"]
         ticks = self.replay.recording.ticks.get(symbol) if self.replay is not None else None
-        return ["bookTicker"] if ticks is not None and len(ticks.streams["bookTicker"]) else []
+        return ["ticker", "bookTicker"] if ticks is not None and len(ticks.streams["bookTicker"]) else ["ticker"]
 
     async def _resolve_source(self) -> tuple[str, str]:
         if self.source in ("auto", "binance") and self._replay_url is None:

@@ -13,6 +13,35 @@ from .binance.events import BookTicker, Kline, Ticker24h
 DAY_MS = 86_400_000
 
 
+def last_price(book) -> float:
+    """The forming candle's close if one is forming, else the last closed close (quote currency); NaN if empty."""
+    if book.forming is not None:
+        return book.forming.close
+    return float(book.candles.column("close")[-1]) if len(book) else float("nan")
+
+
+def rolling_day(book, window_ms: int = DAY_MS) -> tuple[float, float]:
+    """Binance's 24 h rolling figures from a candle book: (% change, base-asset volume).
+
+    The window is the candles opened in (T - window_ms, T], T the newest candle's open time (the forming one's,
+    if any), gaps included as time, not as a count: the change runs from the close just before the window (the
+    first candle's open when the book holds less) to ``last_price``; the volume sums the window, the forming
+    candle's so far included. (NaN, NaN) for an empty book.
+    """
+    if not len(book) and book.forming is None:
+        return float("nan"), float("nan")
+    times, closes, volumes = book.candles.open_time, book.candles.column("close"), book.candles.column("volume")
+    forming = book.forming
+    newest = forming.open_time if forming is not None else int(times[-1])
+    start = int(np.searchsorted(times, newest - window_ms, side="right"))
+    if start > 0:
+        base = closes[start - 1]
+    else:
+        base = book.candles.column("open")[0] if len(book) else forming.open
+    volume = float(volumes[start:].sum()) + (forming.volume if forming is not None else 0.0)
+    return (last_price(book) / base - 1) * 100, volume
+
+
 @dataclass(slots=True)
 class _Seen:
     price: float = float("nan")
@@ -69,16 +98,17 @@ class MarketMetrics:
         bid = seen.book.bid_price if seen.book else float("nan")
         ask = seen.book.ask_price if seen.book else float("nan")
         price = seen.price
-        if np.isnan(price) and len(book):
-            price = float(book.candles.column("close")[-1])
-        last_open = book.candles.open_time[-1] if len(book) else 0
-        day_start = int(last_open) - int(last_open) % DAY_MS
+        if np.isnan(price):
+            price = last_price(book)
+        last_open = int(book.candles.open_time[-1]) if len(book) else None
+        day_start = None if last_open is None else last_open - last_open % DAY_MS
         return {
             "symbol": symbol, "price": price,
             "direction": 0 if np.isnan(seen.previous) else int(np.sign(seen.price - seen.previous)),
             "change_24h_pct": change, "volume_24h": volume, "source_24h": source,
             "bid": bid, "ask": ask, "spread": ask - bid,
-            "signals_today": sum(1 for s in signals if s.symbol == symbol and s.open_time >= day_start),
+            "signals_today": 0 if day_start is None else sum(1 for s in signals
+                                                             if s.symbol == symbol and s.open_time >= day_start),
             "age_s": time.monotonic() - seen.received if seen.received else None,
             "latency_ms": seen.latency_ms,
         }
@@ -87,11 +117,4 @@ class MarketMetrics:
     def _day(seen: _Seen, book) -> tuple[float, float, str]:
         if seen.ticker is not None:
             return seen.ticker.price_change_percent, seen.ticker.volume, "@ticker"
-        if not len(book):
-            return float("nan"), float("nan"), "candles"
-        times, closes = book.candles.open_time, book.candles.column("close")
-        start = int(np.searchsorted(times, times[-1] + book.step - DAY_MS))
-        volume = float(book.candles.column("volume")[start:].sum())
-        base = closes[start - 1] if start > 0 else book.candles.column("open")[0]
-        last = book.forming.close if book.forming is not None else closes[-1]
-        return (last / base - 1) * 100, volume, "candles"
+        return *rolling_day(book), "candles"

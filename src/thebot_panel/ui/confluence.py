@@ -13,7 +13,7 @@ from .chart import DOWN, UP
 
 
 def gauge_title(confluence) -> str:
-    """``"BUY 72 % · higher trend confirms"`` for a ``Confluence`` (``"waiting for a closed candle"`` for None)."""
+    """``"BUY 72% · higher trend confirms"`` for a ``Confluence`` (``"waiting for a closed candle"`` for None)."""
     if confluence is None:
         return "waiting for a closed candle"
     text = f"{confluence.direction} {confluence.confidence:.0%}"
@@ -28,10 +28,12 @@ def signed_confidence(confluence) -> int:
 
 
 def gauge_html(market: str, confluence) -> str:
-    """One market's linear gauge: a bar from the centre towards SELL (left, red) or BUY (right, green), its value
-    and caption (CSS hooks ``.gauge-<market>`` with ``data-value``)."""
+    """One market's linear gauge: a bar from the centre towards SELL (left) or BUY (right), green for a BUY
+    direction, red for SELL, grey while NEUTRAL (below the threshold), its value and caption (CSS hooks
+    ``.gauge-<market>`` with ``data-value``)."""
     value = signed_confidence(confluence)
-    color = UP if value > 0 else DOWN if value < 0 else "#9e9e9e"
+    direction = None if confluence is None else confluence.direction
+    color = {"BUY": UP, "SELL": DOWN}.get(direction, "#9e9e9e")
     left, width = (50, value / 2) if value >= 0 else (50 + value / 2, -value / 2)
     return (f'<div class="gauge gauge-{html.escape(market.split()[0])}" data-value="{value}" '
             f'style="display:flex;align-items:center;gap:8px;margin:2px 0">'
@@ -46,7 +48,7 @@ def gauge_html(market: str, confluence) -> str:
 
 class ConfluenceGauges(LiveView):
     """One linear gauge per market of the hub (its symbols at its interval): the confluence confidence × 100
-    of the hub's signal rules over the last candles, signed by its direction (SELL < 0 < BUY; see
+    of the hub's signal rules over the last candles, signed by the score (SELL < 0 < BUY; see
     ``signals.aggregator``), all in one pane redrawn every ``period_ms``."""
 
     def __init__(self, hub: FeedHub, **params):

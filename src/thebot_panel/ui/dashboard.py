@@ -120,7 +120,7 @@ class Dashboard(pn.viewable.Viewer):
                                           sizing_mode="stretch_width"),
             **self.extra,
         }
-        titles = [title for title in TABS if title in views]
+        titles = [title for title in TABS if title in views] + [title for title in views if title not in TABS]
         live = {"Chart": [self.metrics, self.gauges], "Signals & Alerts": [self.alerts],
                 **{title: [view] for title, view in self.extra.items() if isinstance(view, LiveView)}}
         tabs = pn.Tabs(*((title, views[title]) for title in titles), dynamic=True, sizing_mode="stretch_width",

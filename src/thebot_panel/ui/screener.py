@@ -13,6 +13,7 @@ import panel as pn
 from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 
 from ..hub import FeedHub
+from ..metrics import last_price, rolling_day
 from ..signals.rules import Signal
 from . import LiveView
 
@@ -22,31 +23,6 @@ COLUMNS = {"price": "float64", "change_pct": "float64", "rsi": "float64", "trend
 TITLES = {"price": "last price", "change_pct": "24 h %", "rsi": "RSI(14)", "trend": "trend (EMA 9/21)",
           "signal": "latest signal", "signal_at": "signal candle", "confluence": "confluence",
           "confidence_pct": "confidence %"}
-DAY_MS = 86_400_000
-
-
-def last_price(book) -> float:
-    """The forming candle's close if one is forming, else the last closed close (quote currency); NaN if empty."""
-    if book.forming is not None:
-        return book.forming.close
-    return float(book.candles.column("close")[-1]) if len(book) else np.nan
-
-
-def change_pct(book, window_ms: int = DAY_MS) -> float:
-    """% change of ``last_price`` over ``window_ms`` of candles.
-
-    The reference is the close of the closed candle opened ``window_ms`` before the last price's candle (the
-    last one opened at or before that time, across gaps), or the first loaded candle's close when the book
-    holds less than ``window_ms``. NaN for an empty book.
-    """
-    if not len(book):
-        return np.nan
-    open_time, close = book.candles.open_time, book.candles.column("close")
-    now = book.forming.open_time if book.forming is not None else int(open_time[-1])
-    i = int(np.searchsorted(open_time, now - window_ms, side="right")) - 1
-    return (last_price(book) / close[max(i, 0)] - 1) * 100
-
-
 def trend_state(close: float, fast: float, slow: float) -> str:
     """``"up"`` when fast > slow and close > slow, ``"down"`` when fast < slow and close < slow, else
     ``"mixed"``; ``""`` while either average is NaN (too few candles)."""
@@ -70,7 +46,7 @@ def screen_row(graph) -> dict:
     book, branch = graph.book, graph.branch
     signal = branch.signals.history[-1] if branch.signals.history else None
     confluence = graph.confluence.latest
-    row = {"price": last_price(book), "change_pct": change_pct(book), "rsi": np.nan, "trend": "",
+    row = {"price": last_price(book), "change_pct": rolling_day(book)[0], "rsi": np.nan, "trend": "",
            "signal": signal_text(signal),
            "signal_at": np.nan if signal is None else signal.open_time,  # ms; frame() makes it a UTC time
            "confluence": "" if confluence is None else confluence.direction,
@@ -94,7 +70,7 @@ class Screener(LiveView):
     """Every market of the hub (its symbols at its interval), one row each, refreshed every ``period_ms``.
 
     ``frame()`` gives the rows: index ``symbol``; ``price`` (float64, quote currency: the forming candle's
-    close, else the last closed one), ``change_pct`` (float64, % over 24 h of candles, see ``change_pct``),
+    close, else the last closed one), ``change_pct`` (float64, % over 24 h of candles, see ``metrics.rolling_day``),
     ``rsi`` (float64, the hub's RSI(14) of the last closed candle), ``trend`` (``"up"``/``"down"``/
     ``"mixed"``/``""``, see ``trend_state``), ``signal`` (latest signal as ``"SIDE · rule"``, ``""`` if
     none), ``signal_at`` (its candle's open time, UTC, NaT if none), ``confluence`` (``BUY``/``SELL``/
