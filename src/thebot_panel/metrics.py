@@ -94,7 +94,7 @@ class MarketMetrics:
         (seconds since the symbol's last event; None before any), ``latency_ms`` (feed latency, NaN unknown).
         """
         seen = self._seen.get(symbol, _Seen())
-        change, volume, source = self._day(seen, book)
+        change, volume, source = self.day(symbol, book)
         bid = seen.book.bid_price if seen.book else float("nan")
         ask = seen.book.ask_price if seen.book else float("nan")
         price = seen.price
@@ -113,8 +113,10 @@ class MarketMetrics:
             "latency_ms": seen.latency_ms,
         }
 
-    @staticmethod
-    def _day(seen: _Seen, book) -> tuple[float, float, str]:
-        if seen.ticker is not None:
+    def day(self, symbol: str, book) -> tuple[float, float, str]:
+        """(24 h change %, 24 h base volume, source): from the last ``@ticker`` of ``symbol`` (source
+        ``"@ticker"``), else ``rolling_day(book)`` (source ``"candles"``)."""
+        seen = self._seen.get(symbol)
+        if seen is not None and seen.ticker is not None:
             return seen.ticker.price_change_percent, seen.ticker.volume, "@ticker"
         return *rolling_day(book), "candles"

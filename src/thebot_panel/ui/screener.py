@@ -1,8 +1,8 @@
 """The screener: one live row per market of the hub (its symbols at its interval) in a sortable table with
-header filters: last price, change over the loaded 24 h, RSI(14), EMA trend, latest signal and confluence.
+header filters: last price, 24 h change, RSI(14), EMA trend, latest signal and confluence.
 
-Rows come from the hub's own graph (its ``branch`` and ``confluence``), read on a periodic callback
-(``period_ms``) that patches only the changed cells of the table.
+Rows come from the hub's own graph (its ``branch`` and ``confluence``) and metrics, read on a periodic callback
+(``period_ms``, only while the view is visible) that replaces the table's value when a row changed.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import panel as pn
 from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 
 from ..hub import FeedHub
-from ..metrics import last_price, rolling_day
+from ..metrics import MarketMetrics, last_price
 from ..signals.rules import Signal
 from . import LiveView
 
 #: ``frame()`` columns and their dtypes (the index is ``symbol``, str).
 COLUMNS = {"price": "float64", "change_pct": "float64", "rsi": "float64", "trend": "object", "signal": "object",
            "signal_at": "datetime64[ns, UTC]", "confluence": "object", "confidence_pct": "float64"}
-TITLES = {"price": "last price", "change_pct": "24 h %", "rsi": "RSI(14)", "trend": "trend (EMA 9/21)",
+TITLES = {"price": "last price", "change_pct": "24 h %", "rsi": "RSI(14)", "trend": "trend",
           "signal": "latest signal", "signal_at": "signal candle", "confluence": "confluence",
           "confidence_pct": "confidence %"}
 def trend_state(close: float, fast: float, slow: float) -> str:
@@ -40,13 +40,13 @@ def signal_text(signal: Signal | None) -> str:
     return "" if signal is None else f"{signal.side} · {signal.rule}"
 
 
-def screen_row(graph) -> dict:
+def screen_row(graph, metrics: MarketMetrics) -> dict:
     """One market's row (see ``COLUMNS``; ``signal_at`` in ms here) from its hub graph: committed values of the
-    last closed candle."""
+    last closed candle; the 24 h change as the metrics strip shows it (``MarketMetrics.day``)."""
     book, branch = graph.book, graph.branch
     signal = branch.signals.history[-1] if branch.signals.history else None
     confluence = graph.confluence.latest
-    row = {"price": last_price(book), "change_pct": rolling_day(book)[0], "rsi": np.nan, "trend": "",
+    row = {"price": last_price(book), "change_pct": metrics.day(graph.symbol, book)[0], "rsi": np.nan, "trend": "",
            "signal": signal_text(signal),
            "signal_at": np.nan if signal is None else signal.open_time,  # ms; frame() makes it a UTC time
            "confluence": "" if confluence is None else confluence.direction,
@@ -70,7 +70,7 @@ class Screener(LiveView):
     """Every market of the hub (its symbols at its interval), one row each, refreshed every ``period_ms``.
 
     ``frame()`` gives the rows: index ``symbol``; ``price`` (float64, quote currency: the forming candle's
-    close, else the last closed one), ``change_pct`` (float64, % over 24 h of candles, see ``metrics.rolling_day``),
+    close, else the last closed one), ``change_pct`` (float64, % over 24 h: ``@ticker``'s, else from the candles, see ``MarketMetrics.day``),
     ``rsi`` (float64, the hub's RSI(14) of the last closed candle), ``trend`` (``"up"``/``"down"``/
     ``"mixed"``/``""``, see ``trend_state``), ``signal`` (latest signal as ``"SIDE · rule"``, ``""`` if
     none), ``signal_at`` (its candle's open time, UTC, NaT if none), ``confluence`` (``BUY``/``SELL``/
@@ -82,16 +82,16 @@ class Screener(LiveView):
         self.hub = hub
         price = NumberFormatter(format="0,0.[00000000]")
         self.table = pn.widgets.Tabulator(
-            self.frame(), disabled=True, header_filters=True, sizing_mode="stretch_width", layout="fit_data_table",
+            self.frame(), disabled=True, header_filters=True, sizing_mode="stretch_width", layout="fit_columns",
             css_classes=["screener-table"],
             titles=TITLES, formatters={"price": price, "change_pct": NumberFormatter(format="+0.00"),
                                        "rsi": NumberFormatter(format="0.0"),
-                                       "signal_at": DateFormatter(format="%Y-%m-%d %H:%M"),
+                                       "signal_at": DateFormatter(format="%m-%d %H:%M"),
                                        "confidence_pct": NumberFormatter(format="0")})
 
     def frame(self) -> pd.DataFrame:
         """The rows now, one per hub symbol in the hub's order (columns and dtypes in the class doc)."""
-        rows = [screen_row(self.hub.market(symbol, self.hub.interval)) for symbol in self.hub.symbols]
+        rows = [screen_row(self.hub.market(symbol, self.hub.interval), self.hub.metrics) for symbol in self.hub.symbols]
         frame = pd.DataFrame(rows, index=pd.Index(self.hub.symbols, name="symbol"), columns=list(COLUMNS))
         frame["signal_at"] = pd.to_datetime(frame["signal_at"].astype("float64"), unit="ms", utc=True)
         return frame.astype(COLUMNS)
