@@ -134,9 +134,11 @@ def test_switching_symbol_and_interval_subscribes_at_run_time(tab, served):
     page, errors, log = tab
     replay = served[0]
     wait_until(page, lambda c: c["length"] > 100, what="BTCUSDT candles")
-    page.locator("select").first.select_option("ETHUSDT")
+    picker = page.locator(".symbol-picker input")
+    picker.fill("ETHUSDT")
+    picker.press("Enter")
     wait_until(page, lambda c: c["close"][-1] < 10_000, what="ETHUSDT candles")
-    page.locator("select").nth(1).select_option("5m")
+    page.locator(".interval-select select").select_option("5m")
     five = wait_until(page, lambda c: c["length"] > 100 and c["open_time"][-2] - c["open_time"][-3] == 300_000,
                       what="ETHUSDT 5m candles")
     eth = replay.recording["ETHUSDT"]

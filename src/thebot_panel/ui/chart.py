@@ -224,7 +224,7 @@ class CandleChart(pn.viewable.Viewer):
             target.legend.background_fill_alpha = 0.6
             target.legend.click_policy = "hide"
         price.add_tools(HoverTool(renderers=[self._bodies], tooltips=[("time", "@open_time{%F %H:%M}"), *hover_fields],
-                                  formatters={"@open_time": "datetime"}))
+                                  formatters={"@open_time": "datetime"}, mode="vline"))  # anywhere over the candle
         volume = figure(x_axis_type="datetime", height=110, sizing_mode="stretch_width", tools=tools,
                         active_scroll="xwheel_zoom", x_range=price.x_range, name="volume")
         self._widths.append(volume.vbar("open_time", self._width(), "volume", 0, fill_color="color",
