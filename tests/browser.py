@@ -37,7 +37,8 @@ def free_port() -> int:
 
 
 class ThreadedReplay:
-    """A ``ReplayServer`` running on its own event loop thread, so a test can read its counters."""
+    """A ``ReplayServer`` running on its own event loop thread, so a test can read its counters (attributes are
+    the server's) and steer it (``run``)."""
 
     def __init__(self, recording=None, **kwargs):
         from thebot_panel.replay import Recording, ReplayServer
@@ -46,10 +47,19 @@ class ThreadedReplay:
         self.server = ReplayServer(recording or Recording.bundled(), **kwargs)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
+    def __getattr__(self, name):
+        return getattr(self.server, name)
+
+    def run(self, fn):
+        """``fn()`` called on the server's event loop (e.g. ``replay.run(replay.pause)``); its result."""
+        async def call():
+            return fn()
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(30)
+
     def __enter__(self):
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
-        return self.server
+        return self
 
     def __exit__(self, *exc):
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)

@@ -419,6 +419,30 @@ class Counting(LiveView):
         return self.live(pn.pane.HTML("counting"))
 
 
+class Tabled(Counting):
+    tables = ("table",)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.table = pn.widgets.Tabulator(pd.DataFrame({"x": [1.0]}))
+
+
+def test_the_first_tick_after_showing_again_resends_the_tables_once():
+    view = Tabled()
+    sent = []
+    view.table.param.watch(lambda event: sent.append(event.new), "value")
+    view.tick()
+    view.visible = False
+    view.tick()
+    assert sent == []                     # nothing resent while shown or hidden
+    view.visible = True
+    assert sent == []                     # the redraw on showing is the view's own
+    view.tick()
+    assert len(sent) == 1 and sent[0].equals(view.table.value)   # the value again, once
+    view.tick()
+    assert len(sent) == 1
+
+
 def test_a_tick_redraws_only_while_visible_and_showing_again_redraws_at_once():
     view = Counting()
     assert view.refreshes == 0 and view.visible

@@ -25,9 +25,14 @@ class LiveView(pn.viewable.Viewer):
 
     ``tick()`` redraws (``refresh()``) only while ``visible``: the dashboard clears it while the view's tab
     is hidden, and setting it again redraws at once, so hidden views cost neither server nor browser time.
-    Subclasses implement ``refresh()`` and may override ``tick()`` (e.g. to redraw only on change) and
-    ``detach()`` (calling ``super().detach()``); their ``__panel__`` returns ``self.live(layout)``.
+    The first tick after a tab is shown again also resends the value of each table named in ``tables``: a
+    Tabulator being rebuilt in the browser drops an update that lands meanwhile.
+    Subclasses implement ``refresh()`` and may override ``due()`` (redraw only on change), ``tick()`` (calling
+    ``super().tick()``) and ``detach()`` (calling ``super().detach()``); their ``__panel__`` returns
+    ``self.live(layout)``.
     """
+
+    tables: tuple[str, ...] = ()  # attribute names of the view's Tabulator widgets
 
     period_ms = param.Integer(default=1000, bounds=(50, None), doc="Redraw period (ms)")
     visible = param.Boolean(default=True, doc="Redraw only while shown (cleared while the view's tab is hidden)")
@@ -35,13 +40,27 @@ class LiveView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._callback = None
-        self.param.watch(lambda event: event.new and self.refresh(), ["visible"])
+        self._resend = False
+        self.param.watch(self._shown, ["visible"])
 
     def refresh(self) -> None:
         raise NotImplementedError
 
+    def _shown(self, event) -> None:
+        if event.new:
+            self.refresh()
+            self._resend = bool(self.tables)
+
+    def due(self) -> bool:
+        """Whether the next tick redraws (while visible); always, unless a subclass knows nothing changed."""
+        return True
+
     def tick(self) -> None:
-        if self.visible:
+        if self._resend:
+            self._resend = False
+            for name in self.tables:
+                getattr(self, name).param.trigger("value")
+        if self.visible and self.due():
             self.refresh()
 
     def _start(self) -> None:

@@ -67,6 +67,8 @@ class AlertCenter(LiveView):
     ``data-rule``, ``data-side``, ``data-price``) and a ``.dismiss-<id>`` button.
     """
 
+    tables = ("table",)
+
     recency = param.Selector(default="all", objects=list(RECENCY), doc="Show alerts raised within this period")
     toasts = param.Boolean(default=True, doc="Show each new alert as a toast in this page")
     shown = param.Integer(default=8, bounds=(1, 100), doc="Active alerts listed (newest first)")
@@ -173,13 +175,15 @@ class AlertCenter(LiveView):
                             f'{html.escape(alert.message.split(" ", 1)[1])}</span>', sizing_mode="stretch_width")
         return pn.Row(text, button, sizing_mode="stretch_width", css_classes=["active-alert"])
 
+    def due(self) -> bool:
+        return self._dirty
+
     def tick(self) -> None:
         new = [a for a in self._changes if a.state == ACTIVE]
         self._dirty |= bool(self._changes)
         self._changes.clear()
         self.announce(new)
-        if self._dirty and self.visible:
-            self.refresh()
+        super().tick()
 
     def detach(self) -> None:
         """Stop following the manager (done when the session ends)."""

@@ -69,6 +69,8 @@ class Compare(LiveView):
     naive UTC, and one column per symbol); the table is the Tabulator ``values``.
     """
 
+    tables = ("values",)
+
     symbols = param.ListSelector(default=[], objects=[], doc="Symbols compared (the hub's, at its interval)")
     start = param.Selector(default="history", objects=STARTS,
                            doc="Start of the comparison: each symbol's first loaded candle, or 24/4/1 h before "

@@ -100,9 +100,8 @@ class NewsPanel(LiveView):
         return pn.pane.HTML(text, css_classes=["news-status", *classes], sizing_mode="stretch_width", margin=(0, 10),
                             styles={"color": "#ef5350"} if classes else {})
 
-    def tick(self) -> None:
-        if self.visible and self._drawn != (self.feeds.version, self.feeds.clock() // 60_000):
-            self.refresh()
+    def due(self) -> bool:
+        return self._drawn != (self.feeds.version, self.feeds.clock() // 60_000)
 
     def __panel__(self):
         return self.live(pn.Column(pn.Row("#### News", self.button), self.status, self.list, sizing_mode="stretch_width",

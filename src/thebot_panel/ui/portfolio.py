@@ -66,6 +66,8 @@ class PortfolioView(LiveView):
     ``.paper-trades``; the equity Bokeh figure is named ``"equity"``, its source ``"equity curve"``.
     """
 
+    tables = ("positions", "trades")
+
     message = param.String(default="", doc="The last order's outcome, or why it was refused (starts with ⚠)")
 
     def __init__(self, portfolio: PaperPortfolio, symbols, **params):

@@ -77,6 +77,8 @@ class Screener(LiveView):
     ``NEUTRAL``, ``""`` before the first closed candle) and ``confidence_pct`` (float64, 0–100).
     """
 
+    tables = ("table",)
+
     def __init__(self, hub: FeedHub, **params):
         super().__init__(**params)
         self.hub = hub
