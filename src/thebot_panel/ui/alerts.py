@@ -198,6 +198,6 @@ class AlertCenter(LiveView):
         price = pn.Row(self.price_symbol, self.price_level, self.price_add, sizing_mode="stretch_width")
         dismiss_all = pn.widgets.Button(name="Dismiss all", button_type="light", css_classes=["dismiss-all"])
         dismiss_all.on_click(lambda _: self.dismiss_all())
-        return self.live(pn.Column("#### Active alerts", self.active, pn.Row(self.counts, dismiss_all), "#### Price alerts",
-                                   price, self.price_message, "#### Alert history", controls, self.table,
-                                   sizing_mode="stretch_width"))
+        return self.live(pn.Column("#### Active alerts", self.active, pn.Row(self.counts, dismiss_all),
+                                   "#### Price alerts", price, self.price_message, "#### Alert history", controls,
+                                   self.table, sizing_mode="stretch_width"))

@@ -26,8 +26,8 @@ TABS = ("Chart", "Compare", "Screener", "Signals & Alerts", "Portfolio", "News")
 class Dashboard(pn.viewable.Viewer):
     """One session's views of the shared hub.
 
-    Sidebar: source and replay (speed, pause), market (symbol picker, interval), chart settings (follow live, candles kept),
-    indicators (add, remove, tweak), signal rules (toggle, tweak), alert settings. Main: the feed status
+    Sidebar: source and replay (speed, pause), market (symbol picker, interval), chart settings (follow live,
+    candles kept), indicators (add, remove, tweak), signal rules (toggle, tweak), alert settings. Main: the feed status
     and one tab per view in ``TABS``; ``extra`` adds or replaces views (title -> viewable).
     """
 
@@ -50,7 +50,8 @@ class Dashboard(pn.viewable.Viewer):
         self.symbol_message = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["symbol-message"],
                                            styles={"color": "#ef5350"})
         self.extra = {"Compare": Compare(hub), "Screener": Screener(hub),
-                      "Portfolio": PortfolioView(hub.portfolio, hub.symbols), "News": NewsPanel(hub.news), **(extra or {})}
+                      "Portfolio": PortfolioView(hub.portfolio, hub.symbols), "News": NewsPanel(hub.news),
+                      **(extra or {})}
 
     def source(self) -> pn.Column:
         """Where the data comes from; for the bundled replay, its speed and a pause toggle (shared by every

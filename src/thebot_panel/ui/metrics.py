@@ -31,7 +31,8 @@ def metrics_row(m: dict, focus: bool = False) -> str:
     change = m["change_24h_pct"]
     change_color = "inherit" if math.isnan(change) else UP if change >= 0 else DOWN
     age = "—" if m["age_s"] is None else f"{m['age_s']:.1f} s ago"
-    from_candles = ' <small title="no @ticker: from the candles">(candles)</small>' if m["source_24h"] == "candles" else ""
+    from_candles = (' <small title="no @ticker: from the candles">(candles)</small>'
+                    if m["source_24h"] == "candles" else "")
     cells = [
         f'<b>{m["symbol"]}</b>',
         f'<span class="metric-price" style="color:{color};font-weight:600">{_num(m["price"], ",.8g")} {arrow}</span>',
@@ -104,7 +105,8 @@ class MetricsStrip(LiveView):
         self.table.object = metrics_html(snapshots, self.focus)
         seen = [m for m in snapshots if m["age_s"] is not None and not math.isnan(m["latency_ms"])]
         newest = min(seen, key=lambda m: m["age_s"])["latency_ms"] if seen else float("nan")
-        self.rate.object = f'<span class="metric-rate">{self.hub.stats()["messages_per_second"]:.1f}</span> msg/s · latency'
+        rate = self.hub.stats()["messages_per_second"]
+        self.rate.object = f'<span class="metric-rate">{rate:.1f}</span> msg/s · latency'
         self.latency.param.update(feed_ms=newest,
                                   sent_ms=time.time_ns() // 1_000_000)
 

@@ -104,5 +104,5 @@ class NewsPanel(LiveView):
         return self._drawn != (self.feeds.version, self.feeds.clock() // 60_000)
 
     def __panel__(self):
-        return self.live(pn.Column(pn.Row("#### News", self.button), self.status, self.list, sizing_mode="stretch_width",
-                                   name="news"))
+        return self.live(pn.Column(pn.Row("#### News", self.button), self.status, self.list,
+                                   sizing_mode="stretch_width", name="news"))

@@ -70,7 +70,8 @@ class Screener(LiveView):
     """Every market of the hub (its symbols at its interval), one row each, refreshed every ``period_ms``.
 
     ``frame()`` gives the rows: index ``symbol``; ``price`` (float64, quote currency: the forming candle's
-    close, else the last closed one), ``change_pct`` (float64, % over 24 h: ``@ticker``'s, else from the candles, see ``MarketMetrics.day``),
+    close, else the last closed one), ``change_pct`` (float64, % over 24 h: ``@ticker``'s, else from the candles,
+    see ``MarketMetrics.day``),
     ``rsi`` (float64, the hub's RSI(14) of the last closed candle), ``trend`` (``"up"``/``"down"``/
     ``"mixed"``/``""``, see ``trend_state``), ``signal`` (latest signal as ``"SIDE · rule"``, ``""`` if
     none), ``signal_at`` (its candle's open time, UTC, NaT if none), ``confluence`` (``BUY``/``SELL``/
