@@ -1,5 +1,6 @@
 """Shared fixtures: real recorded candles (copied slices of ../shared/data) as Kline records."""
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -17,6 +18,14 @@ def klines_of(frame: pd.DataFrame, symbol: str = "BTCUSDT", interval: str = "1m"
     return [Kline(symbol, interval, int(r.open_time), int(r.open_time) + 59_999, float(r.open), float(r.high),
                   float(r.low), float(r.close), float(r.volume), closed=True)
             for r in frame.itertuples(index=False)]
+
+
+def feed(source, klines) -> None:
+    """Emit each candle as two forming updates (partial, then final OHLCV) and the closed kline, like the stream."""
+    for k in klines:
+        source.emit(dataclasses.replace(k, closed=False, close=k.open, high=k.open, low=k.open, volume=0.0))
+        source.emit(dataclasses.replace(k, closed=False))
+        source.emit(k)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,4 @@
-"""Local servers for tests: an HTTP server that records requests (and can answer 500 or hang)."""
+"""Local servers for tests: an HTTP server that records requests (and can answer 500, serve files or hang)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ class Request:
 
 
 class HttpRecorder:
-    """A tiny HTTP/1.1 server: records each request, answers ``status`` (or never, when ``hang``)."""
+    """A tiny HTTP/1.1 server: records each request; answers a path of ``routes`` with its ``(status, content
+    type, body)``, never for a route of None, and any other path ``status`` with ``{}`` (never, when ``hang``)."""
 
-    def __init__(self):
+    def __init__(self, routes: dict[str, tuple[int, str, bytes] | None] | None = None):
+        self.routes = routes or {}
         self.requests: list[Request] = []
         self.status = 200
         self.hang = False
@@ -52,14 +54,15 @@ class HttpRecorder:
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 body = json.loads(body) if body else None
                 self.requests.append(Request(method, path, headers, body, time.monotonic()))
-                if self.hang:
+                route = self.routes.get(path, (self.status, "application/json", b"{}"))
+                if self.hang or route is None:
                     await self._release.wait()
                     return
-                phrase = http.HTTPStatus(self.status).phrase
-                writer.write(f"HTTP/1.1 {self.status} {phrase}\r\nContent-Type: application/json\r\n"
-                             f"Content-Length: 2\r\n\r\n{{}}".encode())
+                status, kind, payload = route
+                writer.write(f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\nContent-Type: {kind}\r\n"
+                             f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, ValueError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()

@@ -1,13 +1,12 @@
 """Signal aggregation: the confluence over a window of closed candles, the higher-interval trend, the stream node."""
 
-import dataclasses
 import random
 
 import numpy as np
 import pytest
 from streamz import Stream
 
-from conftest import klines_of
+from conftest import feed, klines_of
 from indicator_cases import load
 from thebot_panel.binance.events import Kline
 from thebot_panel.graph import Analysis, Evaluated, MarketGraph, Recomputed
@@ -191,12 +190,6 @@ def test_higher_trend_follows_a_live_higher_interval_branch(minutes):
 
 # --- the stream node ---------------------------------------------------------------------------------------
 
-def feed(source, klines):
-    """Each candle as two forming updates and the closed kline, like the stream."""
-    for k in klines:
-        source.emit(dataclasses.replace(k, closed=False, close=k.open, high=k.open, low=k.open, volume=0.0))
-        source.emit(dataclasses.replace(k, closed=False))
-        source.emit(k)
 
 
 def markets(halt_recording):

@@ -1,14 +1,12 @@
 """The stream graph: klines → candle book → indicator nodes → signal node → alerts, on a real recording."""
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
 import talib
 from streamz import Stream
 
-from conftest import klines_of
+from conftest import feed, klines_of
 from thebot_panel.graph import Analysis, MarketGraph, Recomputed
 from thebot_panel.hub import default_indicators, default_rules
 from thebot_panel.indicators import BBANDS, DONCHIAN, MACD, SMA, SUPERTREND
@@ -25,12 +23,6 @@ def build():
     return source, graph, alerts
 
 
-def feed(source, klines):
-    """Each candle as two forming updates (partial, then final OHLCV) and the closed kline, like the stream."""
-    for k in klines:
-        source.emit(dataclasses.replace(k, closed=False, close=k.open, high=k.open, low=k.open, volume=0.0))
-        source.emit(dataclasses.replace(k, closed=False))
-        source.emit(k)
 
 
 def test_graph_streams_candles_indicators_and_signals_equal_to_batch(halt_recording):

@@ -4,13 +4,13 @@ a URL answering 500, one that is not XML, an XML sitemap, one that never answers
 from __future__ import annotations
 
 import asyncio
-import http
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
+from browser import free_port
+from recorders import HttpRecorder
 from thebot_panel.news import (DEFAULT_FEEDS, NewsFeeds, NewsItem, feed_urls, feeds_from_env, merge, plain_text,
                                shown_url)
 from thebot_panel.ui.news import NewsPanel, shorten, time_ago
@@ -18,51 +18,6 @@ from thebot_panel.ui.news import NewsPanel, shorten, time_ago
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
 NOW = 1_755_518_400_000  # 2025-08-18 12:00:00 UTC
 MIN, HOUR = 60_000, 3_600_000
-
-
-class FeedServer:
-    """A tiny HTTP/1.1 server: ``routes`` maps a path to ``(status, content type, body)``; ``/hang`` never answers.
-    Records each request's headers."""
-
-    def __init__(self, routes: dict[str, tuple[int, str, bytes]]):
-        self.routes, self.requests = routes, []
-        self._release = asyncio.Event()
-
-    async def start(self) -> FeedServer:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-        return self
-
-    async def close(self):
-        self._release.set()
-        self.server.close()
-        await self.server.wait_closed()
-
-    async def _handle(self, reader, writer):
-        try:
-            _, path, _ = (await reader.readline()).decode().split(" ", 2)
-            headers = {}
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                key, value = line.decode().split(":", 1)
-                headers[key.strip().lower()] = value.strip()
-            self.requests.append((path, headers))
-            if path == "/hang":
-                await self._release.wait()
-                return
-            status, kind, body = self.routes.get(path, (404, "text/plain", b"not found"))
-            writer.write(f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\nContent-Type: {kind}\r\n"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-            await writer.drain()
-        except (ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -73,8 +28,9 @@ async def server():
               "/text": (200, "text/plain", b"Hello! This is not a feed, just some text."),
               "/sitemap.xml": (200, "application/xml", b'<?xml version="1.0" encoding="UTF-8"?>'  # XML, not a feed
                                b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                               b"<url><loc>https://wire.example/</loc></url></urlset>")}
-    server = await FeedServer(routes).start()
+                               b"<url><loc>https://wire.example/</loc></url></urlset>"),
+              "/hang": None}
+    server = await HttpRecorder(routes).start()
     yield server
     await server.close()
 
@@ -137,7 +93,7 @@ def test_plain_text_drops_tags_scripts_and_decodes_entities():
 # -- failures -------------------------------------------------------------------------------------
 
 async def test_each_failing_feed_says_why_and_the_others_still_load(server):
-    dead = f"http://127.0.0.1:{closed_port()}/rss"
+    dead = f"http://127.0.0.1:{free_port()}/rss"
     paths = ["/wire.rss", "/broken", "/text", "/sitemap.xml", "/hang"]
     news = NewsFeeds(urls=[server.url + p for p in paths] + [dead, server.url + "/ledger.atom"], clock=lambda: NOW,
                      timeout=0.5)
@@ -175,7 +131,8 @@ async def test_a_feed_that_fails_later_keeps_its_last_items_and_success_time(ser
 
 async def test_requests_name_us_and_ask_for_feeds(server):
     await feeds(server, "/wire.rss").refresh()
-    [(path, headers)] = server.requests
+    [request] = server.requests
+    headers = request.headers
     assert headers["user-agent"].startswith("thebot-panel/")
     assert "application/rss+xml" in headers["accept"]
 
@@ -217,7 +174,7 @@ def test_shown_urls_hide_user_info_and_query_tokens():
 
 
 async def test_errors_never_show_a_query_token():
-    port = closed_port()
+    port = free_port()
     news = NewsFeeds(urls=[f"http://127.0.0.1:{port}/api/?auth_token=s3cret"], clock=lambda: NOW)
     await news.refresh()
     [status] = news.statuses()
@@ -236,7 +193,7 @@ def test_time_ago_in_words():
 
 
 async def test_panel_lists_items_and_explains_failing_feeds(server):
-    dead = f"http://127.0.0.1:{closed_port()}/rss"
+    dead = f"http://127.0.0.1:{free_port()}/rss"
     news = NewsFeeds(urls=[server.url + "/wire.rss", server.url + "/broken", dead, server.url + "/ledger.atom"],
                      clock=lambda: NOW)
     view = NewsPanel(news, shown=5)

@@ -7,7 +7,7 @@ import sqlite3
 from types import SimpleNamespace
 
 import pytest
-from conftest import klines_of
+from conftest import feed, klines_of
 from streamz import Stream
 
 from thebot_panel.binance.events import Kline
@@ -120,12 +120,6 @@ def signals_graph(portfolio):
     return source, graph, portfolio.follow(hub)
 
 
-def feed(source, klines):
-    """Each candle as two forming updates (partial, then final OHLCV) and the closed kline, like the stream."""
-    for k in klines:
-        source.emit(dataclasses.replace(k, closed=False, close=k.open, high=k.open, low=k.open, volume=0.0))
-        source.emit(dataclasses.replace(k, closed=False))
-        source.emit(k)
 
 
 def test_following_signals_buys_on_buy_when_flat_and_sells_everything_on_sell(halt_recording):
