@@ -1,7 +1,7 @@
 """The live candlestick chart: price with overlays, volume pane and one pane per oscillator, one time axis.
 
 The chart is a sink of its own indicator/signal branch of the hub's graph. Sinks only buffer; a
-periodic callback (``flush_ms``) applies the buffer to the Bokeh sources — at most one
+periodic callback (``period_ms``, 250 ms) applies the buffer to the Bokeh sources — at most one
 ``stream`` (new candles, ``rollover`` kept) and one ``patch`` (the forming candle) per source per
 tick — from inside Bokeh's document lock, so updates never race the asyncio feed.
 """
@@ -22,7 +22,7 @@ from ..graph import Analysis, Recomputed, output_keys
 from ..indicators import Indicator
 from ..hub import FeedHub, default_indicators, default_rules
 from ..signals.rules import Signal
-from . import when_served
+from . import LiveView
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def signals_frame(signals) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS).astype(SIGNAL_DTYPES)
 
 
-class CandleChart(pn.viewable.Viewer):
+class CandleChart(LiveView):
     """Live candles of one market with its indicator overlays/panes and signal markers.
 
     ``indicators``: key → ``Indicator`` (default: the hub's ``default_indicators()``); each is drawn
@@ -74,7 +74,7 @@ class CandleChart(pn.viewable.Viewer):
     symbol = param.Selector(default=None, objects=[], doc="The market's symbol (one of the hub's)")
     interval = param.Selector(default=None, objects=["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "1d"])
     rollover = param.Integer(default=500, bounds=(50, 20_000), doc="Candles kept in the browser")
-    flush_ms = param.Integer(default=250, bounds=(50, 5_000), doc="UI refresh period in ms")
+    period_ms = param.Integer(default=250, bounds=(50, 5_000), doc="UI refresh period in ms")
     follow = param.Boolean(default=True, doc="Keep the newest candle in view (off: pan and zoom freely)")
 
     def __init__(self, hub: FeedHub, indicators: dict | None = None, rules=None, **params):
@@ -94,7 +94,6 @@ class CandleChart(pn.viewable.Viewer):
         self._new_signals: list[Signal] = []
         self._reload = True
         self._restructure = False
-        self._callback = None
         self.table = pn.widgets.Tabulator(signals_frame([]), show_index=False, height=260, sizing_mode="stretch_width",
                                           disabled=True, sorters=[{"field": "time", "dir": "desc"}], name="signal table")
         self.layout = pn.Column(sizing_mode="stretch_width")
@@ -122,9 +121,7 @@ class CandleChart(pn.viewable.Viewer):
         self._sinks, self.branch = [], None
         log.info("chart detached from %s %s: branches left on its candles: %d", self.graph.symbol,
                  self.graph.interval, len(self.graph.candles.downstreams))
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
+        super().detach()
 
     @property
     def keys(self) -> list[str]:
@@ -176,7 +173,7 @@ class CandleChart(pn.viewable.Viewer):
     def _switch_market(self) -> None:
         self.detach()
         self._attach()
-        self._start_flushing()
+        self._start()
 
     def _on_event(self, x) -> None:
         kind = type(x)
@@ -330,19 +327,15 @@ class CandleChart(pn.viewable.Viewer):
             self.signal_source.stream(_marker_columns(new), rollover=self.rollover)
             self.table.value = signals_frame(reversed(self.branch.signals.history))
 
-    def _start_flushing(self) -> None:
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.flush, period=self.flush_ms)
+    def refresh(self) -> None:
+        self.flush()
 
     def frame(self) -> pd.DataFrame:
         """The live DataFrame: closed candles + this chart's indicator columns (see ``Branch.frame``)."""
         return self.branch.frame()
 
     def __panel__(self):
-        when_served(self._start_flushing)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            pn.state.on_session_destroyed(lambda _ctx: self.detach())
-        return self.layout
+        return self.live(self.layout)
 
 
 def _legend(indicator, output: str) -> str:
