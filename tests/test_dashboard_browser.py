@@ -208,6 +208,7 @@ def test_replay_pause_and_speed_from_the_sidebar(tab):
     try:
         state.get_by_text("paused").wait_for(timeout=10_000)
         paused_at = replay.now_ms()
+        page.wait_for_timeout(1000)   # what was sent before the pause is still on its way to the page
         last = candles(page)["open_time"][-1]
         page.wait_for_timeout(3000)   # ×60: three candles would have closed
         assert replay.now_ms() == paused_at
