@@ -1,7 +1,12 @@
 """Panel views of the feed hub: chart, controls, status strip, dashboard."""
 
+import contextlib
+
 import panel as pn
 import param
+from bokeh.models import UIElement
+from panel.io.notebook import block_comm, patch_inline_stylesheets, push
+from panel.io.state import state
 
 
 def when_served(start) -> None:
@@ -19,9 +24,35 @@ def on_session_end(callback) -> None:
         pn.state.on_session_destroyed(lambda _ctx: callback())
 
 
+@contextlib.contextmanager
+def notebook_push():
+    """Send the model changes that the block makes to the notebook outputs, once, at its end.
+
+    A served document syncs by itself; a notebook output's document holds its changes until something pushes
+    them (Panel does for its own parameter changes, not for a direct ``source.stream``). Panel's pushes are held
+    back during the block, then each output's held changes go out in one message (none when served). The CDN
+    stylesheet links that Panel 1.9 puts back when it updates or adds a pane (holoviz/panel#8707) are inlined
+    first, so an offline notebook fetches nothing from a CDN."""
+    with block_comm():
+        yield
+    for _view, _root, doc, comm in list(state._views.values()):
+        if comm is None:
+            continue
+        changed = {id(m): m for e in doc.callbacks._held_events if (m := getattr(e, "model", None)) is not None}
+        for model in changed.values():  # the changed models and the new ones they hold
+            for element in model.select({"type": UIElement}):
+                patch_inline_stylesheets(element)
+        push(doc, comm)
+
+
 class LiveView(pn.viewable.Viewer):
     """A view its session redraws on a periodic callback: ``tick()`` every ``period_ms`` once shown (the page
     loaded, or the notebook cell ran), until ``detach()`` (called when the browser tab closes).
+
+    A redraw may change Bokeh models directly (``source.stream``/``patch``, a legend label): a served document
+    sends those changes by itself, a notebook output only when pushed, so every tick runs inside
+    ``notebook_push()`` (nothing to do when served). The same view is therefore as live in a notebook
+    cell as in a served page.
 
     ``tick()`` redraws (``refresh()``) only while ``visible``: the dashboard clears it while the view's tab
     is hidden, and setting it again redraws at once, so hidden views cost neither server nor browser time.
@@ -48,8 +79,13 @@ class LiveView(pn.viewable.Viewer):
 
     def _shown(self, event) -> None:
         if event.new:
-            self.refresh()
+            with notebook_push():
+                self.refresh()
             self._resend = bool(self.tables)
+
+    def _periodic(self) -> None:
+        with notebook_push():
+            self.tick()
 
     def due(self) -> bool:
         """Whether the next tick redraws (while visible); always, unless a subclass knows nothing changed."""
@@ -65,7 +101,7 @@ class LiveView(pn.viewable.Viewer):
 
     def _start(self) -> None:
         if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.tick, period=self.period_ms)
+            self._callback = pn.state.add_periodic_callback(self._periodic, period=self.period_ms)
 
     def detach(self) -> None:
         """Stop the periodic redraw."""

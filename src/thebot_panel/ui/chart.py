@@ -101,8 +101,7 @@ class CandleChart(LiveView):
         self._attach()
         self.source = ColumnDataSource({c: [] for c in [*CANDLE_COLUMNS, *self.branch.keys]},  # and more keys as
                                        name="candles")                                      # indicators are added
-        self._build_figures()
-        self._show()
+        self._restructured()  # filled with the loaded history before it is first shown (exports show candles)
 
     # ---- graph ---------------------------------------------------------------------------------
     def _attach(self) -> None:

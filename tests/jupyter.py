@@ -1,0 +1,115 @@
+"""Helpers for tests that drive a real JupyterLab / Notebook 7 server on 127.0.0.1 in headless Chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from browser import free_port
+
+# Bokeh documents of the page holding a model named `name`; a notebook page has one document per output.
+SOURCE_JS = """(name) => {
+  if (window.Bokeh === undefined) return null;
+  for (const doc of Bokeh.documents) {
+    const src = doc.get_model_by_name(name);
+    if (!src) continue;
+    const out = {length: src.get_length() ?? 0};
+    for (const [k, v] of Object.entries(src.data)) out[k] = Array.from(v ?? []);
+    return out;
+  }
+  return null;
+}"""
+# the names of the rendered (connected) views, e.g. the chart's panes `pane_rsi`
+SHOWN_JS = """() => window.Bokeh === undefined ? [] :
+  [...new Set([...Bokeh.index.all_views()].filter(v => v.el && v.el.isConnected).map(v => v.model.name)
+              .filter(n => n))].sort()"""
+LEGEND_JS = """() => window.Bokeh === undefined ? [] : [...Bokeh.index.all_views()]
+  .filter(v => v.model.type === 'Legend' && v.el && v.el.isConnected)
+  .flatMap(v => v.model.items.map(i => i.label && (i.label.value ?? i.label.field)))"""
+
+
+@contextlib.contextmanager
+def jupyter_server(root: Path, app: str = "lab"):
+    """``jupyter lab`` (or ``jupyter notebook``: Notebook 7) serving ``root`` on 127.0.0.1, no token, nothing
+    fetched from the internet (no news, no update check, no extension manager listing); yields its base URL."""
+    port = free_port()
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"jupyter-{app}-{port}.log"
+    args = [sys.executable, "-m", "jupyter", app, "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
+            f"--ServerApp.root_dir={root}", "--IdentityProvider.token=", "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly", f"--LabApp.workspaces_dir={root / '.workspaces'}"]
+    env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(args, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/api/status", timeout=10).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"jupyter {app} did not start:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        yield url, log_path
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(15)
+        if proc.poll() is None:
+            proc.kill()
+
+
+def watch_requests(page) -> tuple[list[str], list[str]]:
+    """Watch ``page``: returns (the URLs it requested outside 127.0.0.1, its console and page errors).
+
+    Requests are only recorded, not intercepted (routing every request stalls JupyterLab's kernel connection);
+    this machine has no internet, so such a request fails anyway, as it would on a user's offline laptop."""
+    outside, errors = [], []
+    local = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+    page.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    return outside, errors
+
+
+def wait_kernel_idle(page, timeout: float = 90.0) -> None:
+    """Until the notebook's kernel is started and idle (the toolbar's execution indicator)."""
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(timeout=timeout * 1000)
+
+
+def run_all(page) -> None:
+    """Run → Run All Cells from the menu bar, as a user does (JupyterLab and Notebook 7 share the menu)."""
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def wait_idle(page, timeout: float = 240.0) -> None:
+    """Until no cell shows ``[*]`` (queued or running)."""
+    page.wait_for_function("""() => {
+      const prompts = [...document.querySelectorAll('.jp-InputPrompt')].map(p => p.textContent);
+      return prompts.length > 0 && prompts.every(p => !p.includes('*')) && prompts.some(p => /\\d/.test(p));
+    }""", timeout=timeout * 1000)
+
+
+def run_new_cell(page, code: str) -> None:
+    """A new cell at the end of the notebook holding ``code`` (one line), run with Shift+Enter."""
+    page.locator(".jp-Cell").last.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    editor = page.locator(".jp-Cell.jp-mod-selected .cm-content")
+    editor.click()
+    page.keyboard.insert_text(code)
+    page.keyboard.press("Shift+Enter")
+
+
+def source(page, name: str) -> dict | None:
+    return page.evaluate(SOURCE_JS, name)
