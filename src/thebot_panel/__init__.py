@@ -9,7 +9,12 @@ Notebook entry points (imported lazily, so ``python -m thebot_panel.replay`` sta
     chart.frame().tail()                       # candles + indicator columns as a DataFrame
 """
 
+import logging
 from importlib import import_module
+
+# A library logs, the application decides where to: without a handler of its own (a notebook, a script), nothing
+# of ours reaches stderr; `panel serve apps/live.py` and `thebot-replay` configure logging and show our lines.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _EXPORTS = {
     "FeedHub": "thebot_panel.hub",

@@ -22,7 +22,7 @@ from .binance.rest import BINANCE_REST_URL, RestClient
 from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
 from .broadcast import Broadcaster
 from .graph import MarketGraph
-from .indicators import BBANDS, EMA, MACD, RSI
+from .indicators import BBANDS, EMA, MACD, RSI, Indicator, create
 from .metrics import MarketMetrics
 from .news import NewsFeeds, feeds_from_env
 from .portfolio import PaperPortfolio, PaperStore
@@ -150,6 +150,23 @@ class FeedHub(param.Parameterized):
                 self._spawn(self._add_market(key))
         return self.graphs[key]
 
+    def stream_frame(self, symbol: str, interval: str, *indicators: Indicator | str):
+        """The closed candles of (symbol, interval) with ``indicators`` as a ``streamz.dataframe.DataFrame``.
+
+        ``indicators``: instances, or names with their defaults (``"RSI"``, ``EMA(period=50)``); each is copied,
+        so the frame's columns keep their names. They run as indicator nodes on the market's graph, fed by the same
+        candles as the views (the market is created and subscribed if new). Emits one single-row pandas frame per
+        closed candle: index ``open_time`` (UTC), float64 columns open, high, low, close, volume, then the indicator
+        columns (e.g. ``rsi_14``, ``ema_50``); chain ``streamz.dataframe`` operations on it (``sdf.close.rolling(20)
+        .mean()``, ``sdf.window(100)``). Cost: about 0.1 ms per closed candle on top of the indicators' own update.
+        ``sdf.branch.destroy()`` takes its nodes off the graph. ``ValueError`` for an unknown symbol, interval or
+        indicator name."""
+        resolved = [create(i) if isinstance(i, str) else i.copy() for i in indicators]
+        branch = self.market(symbol, interval).add_branch({i.columns[0]: i for i in resolved}, [])
+        frame = branch.stream_frame()
+        frame.branch = branch
+        return frame
+
     def ensure_started(self) -> asyncio.Task:
         """Start the hub in the running event loop once; later calls return the same task."""
         if self._started is None:
@@ -169,7 +186,6 @@ class FeedHub(param.Parameterized):
             self._spawn(self._consume())
             self._spawn(self._expire_alerts())
             await self.notifier.start()
-            self.news.ensure_started()
             if self.broadcast_port is not None:
                 await self._start_broadcast()
             await asyncio.gather(*(self._warm_up(key) for key in list(self.graphs)))

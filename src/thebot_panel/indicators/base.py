@@ -85,6 +85,11 @@ class Indicator(param.Parameterized):
     def _parameter_names(self) -> list[str]:
         return [name for name in self.param if name != "name"]
 
+    def copy(self) -> Indicator:
+        """A new indicator with the same parameters (a chained ``of`` indicator copied too) and fresh state."""
+        params = {name: getattr(self, name) for name in self._parameter_names()}
+        return type(self)(**{k: v.copy() if isinstance(v, Indicator) else v for k, v in params.items()})
+
     def _parameters_changed(self, *events) -> None:
         self.reset()
 

@@ -37,8 +37,9 @@ class NewsPanel(LiveView):
     summary), one status line per feed and a **Refresh** button.
 
     Redraws within ``period_ms`` of each refresh of ``feeds`` (whoever started it: ``feeds.run``, this
-    button, another session) and every minute (the "time ago"). Fetching is not started here: run
-    ``feeds.ensure_started()`` or ``await panel.fetch()``. CSS hooks: ``.news-item`` on each item,
+    button, another session) and every minute (the "time ago"). The feeds' periodic fetch
+    (``feeds.ensure_started()``) starts when a panel is first shown, so nothing is fetched until someone looks.
+    CSS hooks: ``.news-item`` on each item,
     ``.news-status`` on each status line, ``.news-error`` on the line of a failing feed.
     """
 
@@ -102,6 +103,11 @@ class NewsPanel(LiveView):
 
     def due(self) -> bool:
         return self._drawn != (self.feeds.version, self.feeds.clock() // 60_000)
+
+    def tick(self) -> None:
+        if self.visible:
+            self.feeds.ensure_started()
+        super().tick()
 
     def __panel__(self):
         return self.live(pn.Column(pn.Row("#### News", self.button), self.status, self.list,
