@@ -203,3 +203,34 @@ async def test_speed_and_pause_steer_the_bundled_replay():
         assert day["change_24h_pct"] == pytest.approx((last_price(book) / before - 1) * 100, abs=0.2)  # ±a candle
     finally:
         await hub.stop()
+
+
+async def test_stream_frame_emits_each_closed_candle_with_the_batch_indicator_values():
+    from thebot_panel.indicators import EMA, with_indicators
+
+    hub = FeedHub(source="replay", symbols=["BTCUSDT"], speed=600, warmup=300)
+    await hub.start()
+    try:
+        ema = EMA(period=50)
+        sdf = hub.stream_frame("BTCUSDT", "1m", "RSI", ema, "MACD")
+        ema.period = 20  # the frame's copy keeps its own parameters
+        assert list(sdf.example.columns) == ["open", "high", "low", "close", "volume", "rsi_14", "ema_50",
+                                             "macd_12_26_9", "signal_12_26_9", "hist_12_26_9"]
+        rows, means = [], []
+        sdf.stream.sink(rows.append)
+        sdf.close.rolling(3).mean().stream.sink(means.append)
+        while len(rows) < 20:
+            await asyncio.sleep(0.1)
+        streamed = pd.concat(rows)
+        book = hub.market("BTCUSDT", "1m").book.frame()
+        # exactly the closed candles of the book, in order, once each
+        assert streamed.index.is_unique and streamed.index.is_monotonic_increasing
+        assert set(streamed.index) <= set(book.index) and streamed.index[-1] <= book.index[-1]
+        expected = with_indicators(book, "RSI", EMA(period=50), "MACD").loc[streamed.index, streamed.columns]
+        pd.testing.assert_frame_equal(streamed, expected, check_freq=False, rtol=1e-12)
+        assert len(means) == len(rows)
+        with pytest.raises(ValueError, match="unknown indicator"):
+            hub.stream_frame("BTCUSDT", "1m", "NOPE")
+        sdf.branch.destroy()
+    finally:
+        await hub.stop()
