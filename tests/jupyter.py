@@ -18,12 +18,16 @@ def jupyter_server(root: Path, app: str = "lab"):
     """``jupyter lab`` (or ``jupyter notebook``: Notebook 7) serving ``root`` on 127.0.0.1, no token, nothing
     fetched from the internet (no news, no update check, no extension manager listing); yields its base URL."""
     port = free_port()
+    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" toast over the last cell
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"jupyter-{app}-{port}.log"
     args = [sys.executable, "-m", "jupyter", app, "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
             f"--ServerApp.root_dir={root}", "--IdentityProvider.token=", "--ServerApp.password=",
             "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.extension_manager=readonly", f"--LabApp.workspaces_dir={root / '.workspaces'}"]
+            "--LabApp.extension_manager=readonly", f"--LabApp.workspaces_dir={root / '.workspaces'}",
+            f"--LabApp.user_settings_dir={root / '.settings'}"]
     env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1"}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(args, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)

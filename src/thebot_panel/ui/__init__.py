@@ -42,6 +42,9 @@ def notebook_push():
         for model in {id(m): m for e in held if (m := getattr(e, "model", None)) is not None}.values():
             for element in model.select({"type": UIElement}):  # the changed models and the new ones they hold
                 patch_inline_stylesheets(element)
+        for event in held:  # Panel's own change event is not combined with ours (another setter): align it
+            if getattr(event, "attr", None) == "stylesheets":
+                event.new = event.model.stylesheets
         push(doc, comm)
 
 
