@@ -94,9 +94,9 @@ def wait_idle(page, timeout: float = 240.0) -> None:
 
 
 def run_new_cell(page, code: str) -> None:
-    """A new cell at the end of the notebook holding ``code`` (one line), run with Shift+Enter: the last cell
-    selected by a click on its prompt, the toolbar's "insert a cell below", the code typed into the new editor."""
-    page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").last.click()
+    """A new cell at the end of the notebook holding ``code`` (one line), run with Shift+Enter: the toolbar's
+    "insert a cell below" (after Run All and after Shift+Enter the last cell is the active one), the code typed into
+    the new editor."""
     page.locator('.jp-NotebookPanel-toolbar [data-command="notebook:insert-cell-below"]').click()
     editor = page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content")
     editor.click()
