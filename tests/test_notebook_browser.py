@@ -1,4 +1,4 @@
-"""The notebooks as a user runs them: a real JupyterLab (and Notebook 7) on 127.0.0.1, the notebook opened in headless
+"""The notebooks as a user runs them: a real JupyterLab on 127.0.0.1, the notebook opened in headless
 Chromium, Run → Run All Cells, then new cells typed and run. The charts must render offline and stay live: the
 candle source in the page grows, a parameter changed from a new cell redraws that overlay with the batch values,
 adding and removing an indicator changes the page without a console error.
