@@ -94,11 +94,12 @@ def wait_idle(page, timeout: float = 240.0) -> None:
 
 
 def run_new_cell(page, code: str) -> None:
-    """A new cell at the end of the notebook holding ``code`` (one line), run with Shift+Enter: the toolbar's
-    "insert a cell below" (after Run All and after Shift+Enter the last cell is the active one), the code typed into
-    the new editor."""
-    page.locator('.jp-NotebookPanel-toolbar [data-command="notebook:insert-cell-below"]').click()
+    """``code`` (one line) run with Shift+Enter in a new cell at the end of the notebook: the empty cell that the
+    last Shift+Enter added, else one added with the toolbar's "insert a cell below" (after Run All the last cell
+    is the active one); the code is typed into its editor."""
     editor = page.locator(".jp-Notebook .jp-Cell").last.locator(".cm-content")
+    if editor.inner_text().strip():
+        page.locator('.jp-NotebookPanel-toolbar [data-command="notebook:insert-cell-below"]').click()
     editor.click()
     page.keyboard.insert_text(code)
     page.keyboard.press("Shift+Enter")

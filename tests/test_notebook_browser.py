@@ -27,6 +27,7 @@ pytestmark = pytest.mark.browser
 # every chart's candle source in the page: one Bokeh document per output
 CHARTS_JS = """() => window.Bokeh === undefined ? [] : Bokeh.documents.map(d => d.get_model_by_name('candles'))
   .filter(s => s).map(s => Object.fromEntries(Object.entries(s.data).map(([k, v]) => [k, Array.from(v ?? [])])))"""
+SHOWN_JS = "[...Bokeh.index.all_views()].map(v => v.model.name)"  # the models drawn now, not stale ones
 PANEL_CDN = re.compile(r"^https://cdn\.holoviz\.org/panel/[\d.]+/dist/(css/[\w-]+\.css|bundled/theme/\w+\.css|"
                        r"bundled/reactiveesm/es-module-shims@[^/]+/dist/es-module-shims\.min\.js)(\?v=[\d.]+)?$")
 OFFLINE_NOISE = ("ERR_NAME_NOT_RESOLVED", "ERR_INTERNET_DISCONNECTED", "failed to load https://cdn.holoviz.org/panel/",
@@ -70,7 +71,8 @@ def wait_for(page, predicate, what: str, timeout_s: float = 60):
         if found:
             return found[0]
         page.wait_for_timeout(250)
-    raise AssertionError(f"timed out waiting for {what}")
+    last = [{k: v[-2:] for k, v in c.items()} for c in charts(page)]
+    raise AssertionError(f"timed out waiting for {what}; the page's candle sources end with {last}")
 
 
 def newest(page) -> float:
@@ -78,10 +80,14 @@ def newest(page) -> float:
 
 
 def assert_live(page) -> None:
-    """A chart in the page holds ≥ 20 candles, and new candles keep arriving (the replay runs ×60)."""
+    """A chart in the page holds ≥ 20 candles, and new candles keep arriving (the replay runs ×60); every chart's
+    candles are in order, each once."""
     first = wait_for(page, lambda c: len(c["open_time"]) >= 20, "a chart with candles")
     start = first["open_time"][-1]
     wait_for(page, lambda c: c["open_time"][-1] >= start + 3 * 60_000, "three more candles in the page")
+    for chart in charts(page):
+        steps = np.diff(chart["open_time"])
+        assert (steps > 0).all(), f"candles out of order or doubled at rows {np.flatnonzero(steps <= 0).tolist()}"
 
 
 def ema_matches_batch(chart: dict, period: int) -> bool:
@@ -98,7 +104,7 @@ def our_errors(errors: list[str]) -> list[str]:
     return [e for e in errors if not any(noise in e for noise in OFFLINE_NOISE)]
 
 
-@pytest.mark.parametrize("app", ["lab"])
+@pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_live_notebook_charts_update_and_follow_new_cells(browser, tmp_path, app):
     gen = open_notebook(browser, tmp_path, "live.ipynb", app)
     page, outside, errors = next(gen)
@@ -110,7 +116,16 @@ def test_live_notebook_charts_update_and_follow_new_cells(browser, tmp_path, app
         run_new_cell(page, 'chart.indicators["ema_fast"].period = 30')
         wait_for(page, lambda c: ema_matches_batch(c, 30), "the EMA(30) overlay after the new cell")
 
-        assert_live(page)  # still live after the change
+        # live.ipynb added ATR and took RSI off; a new cell adds CCI in its own pane, another takes it off
+        assert any("atr" in c and "rsi" not in c for c in charts(page))
+        run_new_cell(page, 'key = chart.add_indicator(indicators.create("CCI"))')
+        wait_for(page, lambda c: "cci" in c and not np.isnan(np.array(c["cci"], dtype=float)[-1]), "the CCI column")
+        page.wait_for_function(f"() => {SHOWN_JS}.includes('pane_cci')")
+        run_new_cell(page, "chart.remove_indicator(key)")
+        wait_for(page, lambda c: "atr" in c and "cci" not in c, "the chart without CCI")
+        page.wait_for_function(f"() => !{SHOWN_JS}.includes('pane_cci')")
+
+        assert_live(page)  # still live after the changes
         assert our_errors(errors) == []
         assert all(PANEL_CDN.match(url) for url in outside), outside  # no BokehJS, Panel or other script
     finally:

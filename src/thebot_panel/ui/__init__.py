@@ -1,10 +1,12 @@
 """Panel views of the feed hub: chart, controls, status strip, dashboard."""
 
 import contextlib
+import weakref
 
 import panel as pn
 import param
-from bokeh.models import UIElement
+from bokeh.core.has_props import Local
+from bokeh.models import ColumnDataSource, UIElement
 from panel.io.notebook import block_comm, patch_inline_stylesheets, push
 from panel.io.state import state
 
@@ -24,15 +26,26 @@ def on_session_end(callback) -> None:
         pn.state.on_session_destroyed(lambda _ctx: callback())
 
 
+def _sheets(model) -> tuple:
+    """What a model's stylesheets say (CSS texts and URLs), whichever objects hold them."""
+    return tuple(s if isinstance(s, str) else getattr(s, "css", None) or s.url for s in model.stylesheets)
+
+
+_SENT_SHEETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → _sheets() its page has
+
+
 @contextlib.contextmanager
 def notebook_push():
     """Send the model changes that the block makes to the notebook outputs, once, at its end.
 
     A served document syncs by itself; a notebook output's document holds its changes until something pushes
     them (Panel does for its own parameter changes, not for a direct ``source.stream``). Panel's pushes are held
-    back during the block, then each output's held changes go out in one message (none when served). The CDN
-    stylesheet links that Panel 1.9 puts back when it updates or adds a pane (holoviz/panel#8707) are inlined
-    first, so an offline notebook fetches nothing from a CDN."""
+    back during the block, then each output's held changes go out in one message (none when served).
+
+    Panel 1.9 also resets a pane's stylesheets whenever it updates the pane, to links to its CDN
+    (holoviz/panel#8707): they are inlined, so an offline notebook fetches nothing from a CDN, and a reset that
+    leaves them as the page has them is not sent (new style sheets on every status update make the browser
+    recompute the style of the whole notebook: seconds per update with a dashboard in a cell)."""
     with block_comm():
         yield
     for _view, _root, doc, comm in list(state._views.values()):
@@ -42,10 +55,45 @@ def notebook_push():
         for model in {id(m): m for e in held if (m := getattr(e, "model", None)) is not None}.values():
             for element in model.select({"type": UIElement}):  # the changed models and the new ones they hold
                 patch_inline_stylesheets(element)
-        for event in held:  # Panel's own change event is not combined with ours (another setter): align it
+        kept = []
+        for event in held:
             if getattr(event, "attr", None) == "stylesheets":
+                sheets = _sheets(event.model)
+                if _SENT_SHEETS.get(event.model) == sheets:
+                    continue  # the page has these (Panel's event and ours are not combined: another setter)
+                _SENT_SHEETS[event.model] = sheets
                 event.new = event.model.stylesheets
+            kept.append(event)
+        doc.callbacks._held_events = kept
         push(doc, comm)
+
+
+class LiveSource(Local, ColumnDataSource):
+    """A ``ColumnDataSource`` that only Python writes: the ``data`` changes, streams and patches that come back
+    from a page are ignored; the page sees a plain ``ColumnDataSource``.
+
+    A live view computes each ``stream``/``patch`` from its source's current rows, so they must be exactly the rows
+    it sent. In a notebook, Panel 1.9's comm (``panel/models/comm_manager.ts``, ``_document_changed``) sends back
+    every change it has just applied in the page, unlike Bokeh's server session, which drops such echoes: without
+    this guard an old row comes back after a newer one, the next update targets the wrong row, and the page's
+    candles get doubled or out of order. Our views have no tool that edits their data in the page, so nothing
+    a user does is lost.
+    """
+
+    __view_model__ = "ColumnDataSource"
+    __view_module__ = "bokeh.models.sources"
+
+    def set_from_json(self, name, value, *, setter=None) -> None:
+        if name != "data" or setter is None:
+            super().set_from_json(name, value, setter=setter)
+
+    def _stream(self, new_data, rollover=None, setter=None) -> None:
+        if setter is None:
+            super()._stream(new_data, rollover, setter)
+
+    def patch(self, patches, setter=None) -> None:
+        if setter is None:
+            super().patch(patches)
 
 
 class LiveView(pn.viewable.Viewer):

@@ -15,14 +15,14 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.core.properties import value
-from bokeh.models import ColumnDataSource, CustomJS, HoverTool, NumeralTickFormatter, Range1d, Span
+from bokeh.models import CustomJS, HoverTool, NumeralTickFormatter, Range1d, Span
 from bokeh.plotting import figure
 
 from ..graph import Analysis, Recomputed, output_keys
 from ..indicators import Indicator
 from ..hub import FeedHub, default_indicators, default_rules
 from ..signals.rules import Signal
-from . import LiveView
+from . import LiveSource, LiveView
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,10 @@ class CandleChart(LiveView):
         self.table = pn.widgets.Tabulator(signals_frame([]), show_index=False, height=260, sizing_mode="stretch_width",
                                           disabled=True, sorters=[{"field": "time", "dir": "desc"}], name="signal table")
         self.layout = pn.Column(sizing_mode="stretch_width")
-        self.signal_source = ColumnDataSource(_marker_columns([]), name="signals")
+        self.signal_source = LiveSource(_marker_columns([]), name="signals")
         self._attach()
-        self.source = ColumnDataSource({c: [] for c in [*CANDLE_COLUMNS, *self.branch.keys]},  # and more keys as
-                                       name="candles")                                      # indicators are added
+        # one column per value key; more as indicators are added
+        self.source = LiveSource({c: [] for c in [*CANDLE_COLUMNS, *self.branch.keys]}, name="candles")
         self._restructured()  # filled with the loaded history before it is first shown (exports show candles)
 
     # ---- graph ---------------------------------------------------------------------------------

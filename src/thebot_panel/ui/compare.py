@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool, Span
+from bokeh.models import HoverTool, Span
 from bokeh.models.widgets.tables import NumberFormatter
 from bokeh.plotting import figure
 
 from .. import indicators as ind
 from ..hub import FeedHub
 from ..pipeline.candles import candle_frame
-from . import LiveView
+from . import LiveSource, LiveView
 from .chart import LINE_COLORS
 from .screener import patch_table
 
@@ -143,7 +143,7 @@ class Compare(LiveView):
     # ---- views ---------------------------------------------------------------------------------
     def _figure(self):
         """A figure with one line per selected symbol over a fresh source (named ``"compare"``)."""
-        self.source = ColumnDataSource({"open_time": [], **{s: [] for s in self.symbols}}, name="compare")
+        self.source = LiveSource({"open_time": [], **{s: [] for s in self.symbols}}, name="compare")
         self._shown = None
         fig = figure(x_axis_type="datetime", height=380, sizing_mode="stretch_width", name="compare chart",
                      tools="xpan,xwheel_zoom,box_zoom,reset,save", active_scroll="xwheel_zoom",

@@ -7,13 +7,13 @@ import html
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
+from bokeh.models import HoverTool, NumeralTickFormatter
 from bokeh.models.widgets.tables import NumberFormatter
 from bokeh.plotting import figure
 
 from ..portfolio import BUY, PaperPortfolio
 from ..prices import price_text
-from . import LiveView
+from . import LiveSource, LiveView
 from .chart import DOWN, UP
 
 POSITION_DTYPES = {"symbol": str, "quantity": "float64", "average price": "float64", "last price": "float64",
@@ -99,7 +99,7 @@ class PortfolioView(LiveView):
         self.trades = pn.widgets.Tabulator(trades_frame([]), show_index=False, disabled=True, height=260,
                                            sizing_mode="stretch_width", pagination="local", page_size=50,
                                            name="paper trades", formatters=formats, css_classes=["paper-trades"])
-        self.equity_source = ColumnDataSource({"time": [], "equity": []}, name="equity curve")
+        self.equity_source = LiveSource({"time": [], "equity": []}, name="equity curve")
         self.figure = figure(name="equity", x_axis_type="datetime", height=220, sizing_mode="stretch_width",
                              tools="xpan,xwheel_zoom,reset", active_scroll="xwheel_zoom",
                              title=f"Equity ({quote})")
