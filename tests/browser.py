@@ -68,32 +68,39 @@ class ThreadedReplay:
 
 
 @contextlib.contextmanager
-def panel_serve(app_args: list[str], app: str = "apps/live.py", serve_args: tuple[str, ...] = ()):
-    """``panel serve <app> [serve_args] --args ...`` on a free port; yields (url, log path) for asserts."""
-    port = free_port()
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"panel-serve-{port}.log"
+def served_process(args: list[str], probe_url: str, name: str, timeout: float = 60, **popen):
+    """Run the server ``args`` (output to a log file named after ``name``) until ``probe_url`` answers 200; yields the
+    log's path, and stops the server on exit. ``RuntimeError`` with the log if it exits or does not answer in time."""
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "panel", "serve", app, "--address", "127.0.0.1", "--port", str(port),
-             "--allow-websocket-origin", f"127.0.0.1:{port}", *serve_args, "--args", *app_args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/{Path(app).stem}"
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, **popen)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while True:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url, timeout=30).status_code == 200:  # the first page is built on request
+                if httpx.get(probe_url, timeout=30).status_code == 200:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"panel serve did not start:\n{log_path.read_text()}")
+                raise RuntimeError(f"{name} did not start:\n{log_path.read_text()}")
             time.sleep(0.3)
-        yield url, log_path
+        yield log_path
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
+            proc.wait(15)
         if proc.poll() is None:
             proc.kill()
+
+
+@contextlib.contextmanager
+def panel_serve(app_args: list[str], app: str = "apps/live.py", serve_args: tuple[str, ...] = ()):
+    """``panel serve <app> [serve_args] --args ...`` on a free port; yields (url, log path) for asserts."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/{Path(app).stem}"
+    args = [sys.executable, "-m", "panel", "serve", app, "--address", "127.0.0.1", "--port", str(port),
+            "--allow-websocket-origin", f"127.0.0.1:{port}", *serve_args, "--args", *app_args]
+    with served_process(args, url, f"panel-serve-{port}", cwd=ROOT) as log_path:  # the first page is built on request
+        yield url, log_path
 
 
 @contextlib.contextmanager

@@ -4,50 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from browser import free_port, served_process
 
-from browser import free_port
 
 @contextlib.contextmanager
 def jupyter_server(root: Path, app: str = "lab"):
     """``jupyter lab`` (or ``jupyter notebook``: Notebook 7) serving ``root`` on 127.0.0.1, no token, nothing
-    fetched from the internet (no news, no update check, no extension manager listing); yields its base URL."""
+    fetched from the internet (no news, no update check, no extension manager listing); yields (base URL, log path)."""
     port = free_port()
     settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" toast over the last cell
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"jupyter-{app}-{port}.log"
     args = [sys.executable, "-m", "jupyter", app, "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
             f"--ServerApp.root_dir={root}", "--IdentityProvider.token=", "--ServerApp.password=",
             "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly", f"--LabApp.workspaces_dir={root / '.workspaces'}",
             f"--LabApp.user_settings_dir={root / '.settings'}"]
-    env = {**os.environ, "JUPYTER_PLATFORM_DIRS": "1"}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(args, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/api/status", timeout=10).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"jupyter {app} did not start:\n{log_path.read_text()}")
-            time.sleep(0.3)
+    with served_process(args, f"{url}/api/status", f"jupyter-{app}-{port}", timeout=90, cwd=root,
+                        env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"}) as log_path:
         yield url, log_path
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(15)
-        if proc.poll() is None:
-            proc.kill()
 
 
 def watch_requests(page) -> tuple[list[str], list[str]]:

@@ -31,7 +31,7 @@ def _sheets(model) -> tuple:
     return tuple(s if isinstance(s, str) else getattr(s, "css", None) or s.url for s in model.stylesheets)
 
 
-_SENT_SHEETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → _sheets() its page has
+_SENT_SHEETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → (_sheets, the objects its page has)
 
 
 @contextlib.contextmanager
@@ -44,8 +44,10 @@ def notebook_push():
 
     Panel 1.9 also resets a pane's stylesheets whenever it updates the pane, to links to its CDN
     (holoviz/panel#8707): they are inlined, so an offline notebook fetches nothing from a CDN, and a reset that
-    leaves them as the page has them is not sent (new style sheets on every status update make the browser
-    recompute the style of the whole notebook: seconds per update with a dashboard in a cell)."""
+    leaves them as the page has them is undone and not sent (new style sheets on every status update make the
+    browser recompute the style of the whole notebook: seconds per update with a dashboard in a cell). Undone,
+    not just dropped: Bokeh takes every model of the document as known to the page after a push, and a later
+    message naming a style sheet the page never got would fail as a whole."""
     with block_comm():
         yield
     for _view, _root, doc, comm in list(state._views.values()):
@@ -55,14 +57,20 @@ def notebook_push():
         for model in {id(m): m for e in held if (m := getattr(e, "model", None)) is not None}.values():
             for element in model.select({"type": UIElement}):  # the changed models and the new ones they hold
                 patch_inline_stylesheets(element)
+        unchanged = set()
+        for model in {id(e.model): e.model for e in held if getattr(e, "attr", None) == "stylesheets"}.values():
+            sheets, sent = _sheets(model), _SENT_SHEETS.get(model)
+            if sent is not None and sent[0] == sheets:
+                model.stylesheets = sent[1]  # the very objects the page has
+                unchanged.add(id(model))
+            else:
+                _SENT_SHEETS[model] = (sheets, list(model.stylesheets))
         kept = []
-        for event in held:
+        for event in doc.callbacks._held_events:
             if getattr(event, "attr", None) == "stylesheets":
-                sheets = _sheets(event.model)
-                if _SENT_SHEETS.get(event.model) == sheets:
-                    continue  # the page has these (Panel's event and ours are not combined: another setter)
-                _SENT_SHEETS[event.model] = sheets
-                event.new = event.model.stylesheets
+                if id(event.model) in unchanged:
+                    continue
+                event.new = event.model.stylesheets  # Panel's event and ours are not combined (another setter)
             kept.append(event)
         doc.callbacks._held_events = kept
         push(doc, comm)
