@@ -116,7 +116,7 @@ async def test_watchdog_reconnects_a_silent_connection(replay):
 async def test_malformed_and_unknown_messages_are_counted_and_skipped():
     kline = {"e": "kline", "E": 2, "s": "BTCUSDT", "k": {"t": 0, "T": 59999, "s": "BTCUSDT", "i": "1m", "o": "1",
                                                          "c": "2", "h": "2", "l": "1", "v": "3", "x": True}}
-    frames = ["not json", '{"stream":"btcusdt@depth","data":{"e":"depthUpdate"}}', "[]",
+    frames = ['{"result":null,"id":[1]}', "not json", '{"stream":"btcusdt@depth","data":{"e":"depthUpdate"}}', "[]",
               orjson.dumps({"stream": "btcusdt@kline_1m", "data": kline}).decode(), '{"e":"kline"}']
 
     async def handler(ws):
@@ -134,7 +134,7 @@ async def test_malformed_and_unknown_messages_are_counted_and_skipped():
                 while socket.counters.received < len(frames):
                     await asyncio.sleep(0.01)
             assert received.close == 2.0 and received.closed
-            assert socket.counters.malformed == 4 and socket.counters.parsed == 1
+            assert socket.counters.malformed == 5 and socket.counters.parsed == 1
             assert socket.status is Status.CONNECTED
         finally:
             await socket.stop()

@@ -73,6 +73,9 @@ def test_control_replies_and_server_shutdown():
     (b'{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"abc","q":"1","T":1,"m":true}', "invalid trade"),
     (b'{"e":"weird"}', "unsupported event type"),
     (b'{"stream":"x","data":5}', "not a JSON object"),
+    (b'{"result":null,"id":[1]}', "control reply id must be an integer"),  # unhashable: would break the lookup
+    (b'{"result":null,"id":true}', "control reply id must be an integer"),
+    (b'{"error":"bad","id":2}', "control reply error must be an object"),
 ])
 def test_malformed_messages_raise_a_clear_error(raw, reason):
     with pytest.raises(MalformedMessage, match=reason):

@@ -154,6 +154,15 @@ def _ticker(d: dict) -> Ticker24h:
     )
 
 
+def _control_reply(d: dict) -> ControlReply:
+    request_id, error = d.get("id"), d.get("error")
+    if request_id is not None and (type(request_id) is not int):
+        raise MalformedMessage(f"control reply id must be an integer, not {request_id!r:.60}")
+    if error is not None and not isinstance(error, dict):
+        raise MalformedMessage(f"control reply error must be an object, not {error!r:.60}")
+    return ControlReply(request_id, d.get("result"), error)
+
+
 _BY_EVENT_TYPE = {
     "kline": _kline,
     "trade": _trade,
@@ -172,7 +181,7 @@ def parse_event(data: dict) -> Event:
         kind = data.get("e")
         if kind is None:
             if "result" in data or "error" in data:
-                return ControlReply(data.get("id"), data.get("result"), data.get("error"))
+                return _control_reply(data)
             if "u" in data and "b" in data and "a" in data:
                 return _book_ticker(data)
             raise MalformedMessage(f"message has no event type 'e' and is not a bookTicker: {str(data)[:120]}")
