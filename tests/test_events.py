@@ -82,6 +82,42 @@ def test_malformed_messages_raise_a_clear_error(raw, reason):
         parse_message(raw)
 
 
+KLINE = {"t": 1753660800000, "T": 1753660859999, "s": "BTCUSDT", "i": "1m", "o": "119415.56", "c": "119365.49",
+         "h": "119457.67", "l": "119365.48", "v": "5.7973", "q": "692277.1", "V": "2.1", "Q": "250000.2", "x": False}
+
+
+def kline_frame(stream="btcusdt@kline_1m", event_time=1753660830000, **changes) -> bytes:
+    return orjson.dumps({"stream": stream, "data": {"e": "kline", "E": event_time, "s": "BTCUSDT",
+                                                    "k": {**KLINE, **changes}}})
+
+
+def test_a_valid_kline_passes_the_edge_checks():
+    kline = parse_message(kline_frame())
+    assert (kline.open_time, kline.closed, kline.high) == (1753660800000, False, 119457.67)
+    assert parse_message(kline_frame(x=True, q="NaN", V="NaN", Q="NaN")).closed  # optional volumes may be missing
+
+
+@pytest.mark.parametrize("frame, reason", [
+    (kline_frame(x="false"), "'x' .closed. must be true or false"),
+    (kline_frame(x=1), "'x' .closed. must be true or false"),
+    (kline_frame(c="NaN"), "prices must be finite and positive"),
+    (kline_frame(h="Infinity"), "prices must be finite and positive"),
+    (kline_frame(o="-1"), "prices must be finite and positive"),
+    (kline_frame(h="119000"), "open/close outside low..high"),
+    (kline_frame(v="-2"), "volumes must be finite"),
+    (kline_frame(q="Infinity"), "volumes must be finite"),
+    (kline_frame(i="7m"), "unknown interval '7m'"),
+    (kline_frame(stream="btcusdt@kline_5m", i="1m"), "a BTCUSDT 1m kline on stream 'btcusdt@kline_5m'"),
+    (kline_frame(stream="ethusdt@kline_1m"), "a BTCUSDT 1m kline on stream 'ethusdt@kline_1m'"),
+    (kline_frame(t=1753660800001), "not on the 1m grid"),
+    (kline_frame(T=1753660800000), "are not a candle's"),
+    (kline_frame(t=4102444800000, T=4102444859999), "opens after its event time"),  # 2100, reported in 2025
+])
+def test_klines_that_cannot_be_binance_klines_are_malformed(frame, reason):
+    with pytest.raises(MalformedMessage, match=reason):
+        parse_message(frame)
+
+
 def test_rest_kline_row_fields():
     row = [1499040000000, "0.01634790", "0.80000000", "0.01575800", "0.01577100", "148976.11427815",
            1499644799999, "2434.19055334", 308, "1756.87402397", "28.46694368", "0"]

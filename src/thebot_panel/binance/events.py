@@ -8,9 +8,14 @@ Field letters follow Binance's spot WebSocket docs ("Kline/Candlestick Streams",
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import orjson
+
+from .streams import INTERVALS
+
+DAY_MS = 86_400_000
 
 
 class MalformedMessage(ValueError):
@@ -124,13 +129,45 @@ Event = Kline | Trade | AggTrade | BookTicker | Ticker24h | ServerShutdown | Con
 
 def _kline(d: dict) -> Kline:
     k = d["k"]
-    return Kline(
+    if type(k["x"]) is not bool:
+        raise MalformedMessage(f"kline 'x' (closed) must be true or false, not {k['x']!r:.40}")
+    kline = Kline(
         symbol=k["s"], interval=k["i"], open_time=int(k["t"]), close_time=int(k["T"]),
         open=float(k["o"]), high=float(k["h"]), low=float(k["l"]), close=float(k["c"]),
-        volume=float(k["v"]), closed=bool(k["x"]), event_time=int(d.get("E", 0)),
+        volume=float(k["v"]), closed=k["x"], event_time=int(d.get("E", 0)),
         quote_volume=float(k.get("q", "nan")), trades=int(k.get("n", -1)),
         taker_buy_volume=float(k.get("V", "nan")), taker_buy_quote_volume=float(k.get("Q", "nan")),
     )
+    problem = kline_problem(kline)
+    if problem:
+        raise MalformedMessage(f"invalid kline {kline.symbol} {kline.interval} {kline.open_time}: {problem}")
+    return kline
+
+
+def kline_problem(kline: Kline) -> str | None:
+    """Why ``kline`` cannot be a Binance kline, or None: a known interval; an open time ≥ 0, on the interval's grid
+    (intervals up to 1d start at multiples of their length since the epoch, UTC) and not after the event that
+    reports it; a close time after it; finite positive prices with low ≤ open, close ≤ high; finite volumes ≥ 0."""
+    length = INTERVALS.get(kline.interval, 0)
+    if length == 0:
+        return f"unknown interval {kline.interval!r}"
+    if kline.open_time < 0 or kline.close_time <= kline.open_time:
+        return f"open time {kline.open_time} and close time {kline.close_time} are not a candle's"
+    if length is not None and length <= DAY_MS and kline.open_time % length:
+        return f"open time is not on the {kline.interval} grid"
+    if kline.event_time > 0 and kline.open_time > kline.event_time:
+        return f"opens after its event time {kline.event_time}"
+    prices = (kline.open, kline.high, kline.low, kline.close)
+    if not all(math.isfinite(p) and p > 0 for p in prices):
+        return f"prices must be finite and positive: {prices}"
+    if not kline.low <= min(kline.open, kline.close) <= max(kline.open, kline.close) <= kline.high:
+        return f"open/close outside low..high: {prices}"
+    volumes = (kline.volume, kline.quote_volume, kline.taker_buy_volume, kline.taker_buy_quote_volume)
+    optional = volumes[1:]  # NaN when the source lacks them
+    if not (math.isfinite(kline.volume) and kline.volume >= 0
+            and all(math.isnan(v) or (math.isfinite(v) and v >= 0) for v in optional)):
+        return f"volumes must be finite and ≥ 0: {volumes}"
+    return None
 
 
 def _trade(d: dict) -> Trade:
@@ -207,11 +244,15 @@ def parse_message(raw: str | bytes) -> Event:
         raise MalformedMessage(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise MalformedMessage(f"expected a JSON object, got {type(data).__name__}")
+    stream = None
     if "stream" in data and "data" in data:
-        data = data["data"]
+        stream, data = data["stream"], data["data"]
         if not isinstance(data, dict):
             raise MalformedMessage("combined-stream 'data' is not a JSON object")
-    return parse_event(data)
+    event = parse_event(data)
+    if stream is not None and type(event) is Kline and stream != f"{event.symbol.lower()}@kline_{event.interval}":
+        raise MalformedMessage(f"a {event.symbol} {event.interval} kline on stream {stream!r:.60}")
+    return event
 
 
 def kline_from_rest(symbol: str, interval: str, row: list, closed: bool, event_time: int = 0) -> Kline:
