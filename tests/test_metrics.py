@@ -120,7 +120,8 @@ def test_24h_change_and_volume_come_from_the_last_24_hours_of_candles_across_a_h
 def test_with_a_forming_candle_the_24h_window_ends_with_it_and_counts_its_volume_so_far():
     frame = screener_frame("ETHUSDT")
     klines = klines_of(frame, "ETHUSDT")
-    forming = dataclasses.replace(klines[-1], closed=False, close=klines[-1].close * 1.01)  # 2023-04-11 23:59
+    close = klines[-1].close * 1.01  # a new high, 2023-04-11 23:59
+    forming = dataclasses.replace(klines[-1], closed=False, close=close, high=max(klines[-1].high, close))
     book = book_of(klines[:-1] + [forming])
     assert book.forming == forming and len(book) == len(frame) - 1
     metrics = MarketMetrics()
@@ -204,7 +205,7 @@ def test_bid_ask_and_spread_come_from_the_book_ticker_and_other_event_kinds_are_
                                                 (lambda: 600, 10.0), (lambda: None, NAN)],
                          ids=["live", "replay x60", "replay x600", "replay max"])
 def test_latency_is_the_feed_clock_delay_in_wall_clock_ms(speed, expected_ms):
-    event_time = ms("2023-03-24 12:00:00.5")
+    event_time = ms("2023-04-10 00:00:30.5")  # during the kline below
     now = event_time + 6_000  # the feed clock is 6 s past the event
     kline = klines_of(pd.read_csv(SCREENER / "BTCUSDT-1m-2023-04-10_to_2023-04-12.csv.gz").iloc[:1])[0]
     metrics = MarketMetrics(clock=lambda: now, speed=speed)
