@@ -129,12 +129,10 @@ Event = Kline | Trade | AggTrade | BookTicker | Ticker24h | ServerShutdown | Con
 
 def _kline(d: dict) -> Kline:
     k = d["k"]
-    if type(k["x"]) is not bool:
-        raise MalformedMessage(f"kline 'x' (closed) must be true or false, not {k['x']!r:.40}")
     kline = Kline(
         symbol=k["s"], interval=k["i"], open_time=int(k["t"]), close_time=int(k["T"]),
         open=float(k["o"]), high=float(k["h"]), low=float(k["l"]), close=float(k["c"]),
-        volume=float(k["v"]), closed=k["x"], event_time=int(d.get("E", 0)),
+        volume=float(k["v"]), closed=_flag(k["x"], "kline 'x' (closed)"), event_time=int(d.get("E", 0)),
         quote_volume=float(k.get("q", "nan")), trades=int(k.get("n", -1)),
         taker_buy_volume=float(k.get("V", "nan")), taker_buy_quote_volume=float(k.get("Q", "nan")),
     )
@@ -170,25 +168,51 @@ def kline_problem(kline: Kline) -> str | None:
     return None
 
 
+def _flag(value, what: str) -> bool:
+    if type(value) is not bool:
+        raise MalformedMessage(f"{what} must be true or false, not {value!r:.40}")
+    return value
+
+
+def _checked(event, prices: tuple, quantities: tuple):
+    """``event`` if its symbol is a string, its ``prices`` finite and positive and its ``quantities`` finite and ≥ 0."""
+    if type(event.symbol) is not str:
+        raise MalformedMessage(f"symbol must be a string, not {event.symbol!r:.40}")
+    if not all(math.isfinite(p) and p > 0 for p in prices):
+        raise MalformedMessage(f"{event.symbol}: prices must be finite and positive: {prices}")
+    if not all(math.isfinite(q) and q >= 0 for q in quantities):
+        raise MalformedMessage(f"{event.symbol}: quantities must be finite and ≥ 0: {quantities}")
+    return event
+
+
 def _trade(d: dict) -> Trade:
-    return Trade(d["s"], int(d["E"]), int(d["t"]), float(d["p"]), float(d["q"]), int(d["T"]), bool(d["m"]))
+    t = Trade(d["s"], int(d["E"]), int(d["t"]), float(d["p"]), float(d["q"]), int(d["T"]), _flag(d["m"], "'m' (buyer is maker)"))
+    return _checked(t, (t.price,), (t.quantity,))
 
 
 def _agg_trade(d: dict) -> AggTrade:
-    return AggTrade(d["s"], int(d["E"]), int(d["a"]), float(d["p"]), float(d["q"]),
-                    int(d["f"]), int(d["l"]), int(d["T"]), bool(d["m"]))
+    t = AggTrade(d["s"], int(d["E"]), int(d["a"]), float(d["p"]), float(d["q"]),
+                 int(d["f"]), int(d["l"]), int(d["T"]), _flag(d["m"], "'m' (buyer is maker)"))
+    return _checked(t, (t.price,), (t.quantity,))
 
 
 def _book_ticker(d: dict) -> BookTicker:
-    return BookTicker(d["s"], int(d["u"]), float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]),
-                      int(d.get("E", 0)))
+    b = BookTicker(d["s"], int(d["u"]), float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]),
+                   int(d.get("E", 0)))
+    if b.bid_price > b.ask_price:
+        raise MalformedMessage(f"{b.symbol}: best bid {b.bid_price} above best ask {b.ask_price}")
+    return _checked(b, (b.bid_price, b.ask_price), (b.bid_qty, b.ask_qty))
 
 
 def _ticker(d: dict) -> Ticker24h:
-    return Ticker24h(
+    t = Ticker24h(
         d["s"], int(d["E"]), float(d["p"]), float(d["P"]), float(d["w"]), float(d["c"]), float(d["o"]),
         float(d["h"]), float(d["l"]), float(d["v"]), float(d["q"]), float(d["b"]), float(d["a"]), int(d["n"]),
     )
+    if not (math.isfinite(t.price_change) and math.isfinite(t.price_change_percent)):
+        raise MalformedMessage(f"{t.symbol}: price change must be finite")
+    return _checked(t, (t.last_price, t.open_price, t.high_price, t.low_price),
+                    (t.volume, t.quote_volume, t.weighted_avg_price, t.bid_price, t.ask_price, t.trades))
 
 
 def _control_reply(d: dict) -> ControlReply:
@@ -250,9 +274,19 @@ def parse_message(raw: str | bytes) -> Event:
         if not isinstance(data, dict):
             raise MalformedMessage("combined-stream 'data' is not a JSON object")
     event = parse_event(data)
-    if stream is not None and type(event) is Kline and stream != f"{event.symbol.lower()}@kline_{event.interval}":
-        raise MalformedMessage(f"a {event.symbol} {event.interval} kline on stream {stream!r:.60}")
+    if stream is not None and not _on_its_stream(event, stream):
+        what = f"{event.symbol} {event.interval} kline" if type(event) is Kline else f"{event.symbol} {type(event).__name__}"
+        raise MalformedMessage(f"a {what} on stream {stream!r:.60}")
     return event
+
+
+def _on_its_stream(event: Event, stream) -> bool:
+    """Whether a combined-stream envelope's name matches its event: a kline's symbol and interval, another
+    market event's symbol (control replies and ``serverShutdown`` come without an envelope)."""
+    if type(event) is Kline:
+        return stream == f"{event.symbol.lower()}@kline_{event.interval}"
+    symbol = getattr(event, "symbol", None)
+    return symbol is None or (type(stream) is str and stream.startswith(f"{symbol.lower()}@"))
 
 
 def kline_from_rest(symbol: str, interval: str, row: list, closed: bool, event_time: int = 0) -> Kline:
