@@ -39,7 +39,7 @@ def test_halt_is_kept_as_recorded_without_inventing_candles(halt_recording):
     assert len(flat) == 72 and (flat.volume == 0).all() and (flat.high == flat.low).all()
     assert frame.loc[HALT_MISSING[0]:HALT_MISSING[1]].empty
     start = int(HALT_MISSING[0].value // 10**6)
-    assert book.gaps == [(start, start + 80 * 60_000)]
+    assert book.holes() == [(start, start + 80 * 60_000)]
     t, _ = aggregate(book.candles.open_time, frame, "1h")
     hours = set(pd.to_datetime(t, unit="ms", utc=True))
     assert pd.Timestamp("2023-03-24 13:00", tz="UTC") not in hours  # no 1m candle in it → no 1h candle
@@ -98,5 +98,5 @@ def test_closed_candle_older_than_the_forming_one_is_still_appended():
     book.apply(kline(120_000, 105, False))          # T+1 forming (from a REST page)
     update = book.apply(kline(60_000, 103, True))   # x:true of T from the stream
     assert update.kind == "closed" and list(book.frame().close) == [101, 103]
-    assert book.forming.open_time == 120_000 and book.gaps == [] and book.duplicates == 0
+    assert book.forming.open_time == 120_000 and book.holes() == [] and book.duplicates == 0
     assert book.apply(kline(60_000, 104, False)) is None   # a late forming update of T is stale

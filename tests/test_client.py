@@ -86,17 +86,18 @@ async def test_drop_reconnects_with_backoff_and_marks_resync(replay):
         await socket.stop()
 
 
-async def test_server_shutdown_reconnects_at_once(replay):
-    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=30)
+async def test_server_shutdown_reconnects_a_stable_connection_after_a_short_jittered_delay(replay):
+    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=30, stable_after=0.5)
     socket.start()
     try:
         await next_klines(socket, 2)
+        await asyncio.sleep(0.6)  # data for longer than stable_after: the backoff is not used
         started = time.monotonic()
         await replay.send_server_shutdown()
         async with asyncio.timeout(5):
             while type(await socket.get()) is not Connected:
                 pass
-        assert time.monotonic() - started < 2 and socket.counters.reconnects == 1
+        assert 0.5 <= time.monotonic() - started < 2 and socket.counters.reconnects == 1
     finally:
         await socket.stop()
 

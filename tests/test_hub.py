@@ -47,14 +47,14 @@ async def test_reconnect_backfills_missing_klines(replay):
             await replay.drop_connections()
             before = len(book)
             await wait_for(lambda: hub.socket.counters.reconnects == drop and len(book) > before + 15)
-        assert hub.socket.counters.reconnects == 2 and hub.backfilled > 0
+        assert hub.socket.counters.reconnects == 2 and hub.backfill.counters.klines > 0
         for symbol in ("BTCUSDT", "ETHUSDT"):
             b = hub.market(symbol, "1m").book
             expected = recorded_rows(symbol, b.candles.open_time)
             np.testing.assert_array_equal(b.candles.open_time, expected["open_time"])  # none lost or doubled
             for column in ("open", "high", "low", "close", "volume"):
                 np.testing.assert_array_equal(b.candles.column(column), expected[column])
-            assert b.gaps == [] and len(b) >= 230
+            assert b.holes() == [] and len(b) >= 230
         branch = hub.market("BTCUSDT", "1m").branch
         closes = book.candles.column("close")
         np.testing.assert_allclose(branch.column("ema_fast"), talib.EMA(closes, 9), rtol=1e-9, equal_nan=True)

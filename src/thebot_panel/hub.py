@@ -10,6 +10,7 @@ if unreachable), ``replay`` (the embedded replay server, or the one at ``replay_
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -17,6 +18,7 @@ import time
 import param
 from streamz import Stream
 
+from .backfill import Backfill, BackfillCounters
 from .binance.client import BINANCE_WS_URL, Connected, MarketSocket, Status
 from .binance.rest import BINANCE_REST_URL, RestClient
 from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
@@ -35,8 +37,10 @@ from .signals.store import AlertStore, default_path
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "binance", "replay")
-#: Events applied between two yields to the event loop (keeps the UI responsive during bursts and backfills).
+#: Events applied between two yields to the event loop (keeps the UI responsive during bursts).
 YIELD_EVERY = 200
+#: A wanted market whose kline stream stays silent this long (s, exchange time / replay speed) is reported.
+SILENT_AFTER_S = 30.0
 
 
 def default_indicators() -> dict:
@@ -115,9 +119,11 @@ class FeedHub(param.Parameterized):
         self.socket: MarketSocket | None = None
         self.broadcaster: Broadcaster | None = None
         self.rest: RestClient | None = None
+        self.backfill: Backfill | None = None
         self.replay = None
-        self.backfilled = 0
         self.graph_errors = 0
+        self._market_errors: dict[tuple[str, str], str] = {}
+        self._fatal = ""
         self._tasks: list[asyncio.Task] = []
         self._started: asyncio.Task | None = None
         for symbol in self.symbols:
@@ -147,6 +153,7 @@ class FeedHub(param.Parameterized):
             if self.broadcaster is not None:
                 self.broadcaster.follow(self.graphs[key])
             if self.socket is not None:
+                self.backfill.follow(self.graphs[key])
                 self._spawn(self._add_market(key))
         return self.graphs[key]
 
@@ -181,16 +188,21 @@ class FeedHub(param.Parameterized):
                 log.info("validated %s on %s", symbol, rest_url)
             streams = [stream_name(s, "kline", i) for s, i in self.graphs]
             streams += [stream_name(symbol, kind) for symbol in self.symbols for kind in self._quote_streams(symbol)]
+            self.backfill = Backfill(self.rest, self.source_stream, self.warmup)
+            for graph in self.graphs.values():
+                self.backfill.follow(graph)
             self.socket = MarketSocket(ws_url, streams, on_status=self._on_status)
             self.socket.start()
             self._spawn(self._consume())
             self._spawn(self._expire_alerts())
+            self._spawn(self._watch_health())
             await self.notifier.start()
             if self.broadcast_port is not None:
                 await self._start_broadcast()
-            await asyncio.gather(*(self._warm_up(key) for key in list(self.graphs)))
+            await asyncio.gather(*(self.backfill.warmed_up(key) for key in list(self.graphs)))
         except Exception as exc:  # shown to the user, not a traceback
-            self.status, self.error = "error", str(exc)
+            self._fatal = str(exc)
+            self.status, self.error = "error", self._fatal
             log.error("feed hub failed to start: %s", exc)
 
     def _quote_streams(self, symbol: str) -> list[str]:
@@ -261,7 +273,40 @@ class FeedHub(param.Parameterized):
 
     def _on_status(self, status: Status) -> None:
         self.status = status.value
-        self.error = "" if status is Status.CONNECTED else (self.socket.error or "")
+        self.error = "; ".join(self.problems())
+
+    def problems(self) -> list[str]:
+        """What is wrong with the feed right now, in words a user can act on ([] when all is well): the socket's
+        last error while not connected (or the connection budget's wait), markets whose history is incomplete
+        (retrying), that could not be added, or whose kline stream is silent."""
+        found = [self._fatal] if self._fatal else []
+        socket = self.socket
+        if socket is not None and socket.status is not Status.CONNECTED and socket.error:
+            found.append(socket.error)
+        if self.backfill is not None:
+            found += self.backfill.problems.values()
+        found += self._market_errors.values()
+        found += self._silent_markets()
+        return found
+
+    def _silent_markets(self) -> list[str]:
+        socket = self.socket
+        if socket is None or socket.status is not Status.CONNECTED or self.paused:
+            return []
+        slow = self.replay is not None and self.replay.speed != "max" and self.replay.speed < 1
+        after = SILENT_AFTER_S / self.replay.speed if slow else SILENT_AFTER_S
+        now = time.monotonic()
+        return [f"no {stream_name(symbol, 'kline', interval)} data for {now - since:.0f} s (subscribed)"
+                for (symbol, interval), graph in self.graphs.items()
+                if now - (since := max(socket.connected_at, graph.book.updated_at)) > after]
+
+    async def _watch_health(self, every_s: float = 1.0) -> None:
+        """Keep ``error`` equal to ``problems()``: it clears by itself once data flows again."""
+        while True:
+            await asyncio.sleep(every_s)
+            error = "; ".join(self.problems())
+            if error != self.error:
+                self.error = error
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -269,7 +314,7 @@ class FeedHub(param.Parameterized):
         task.add_done_callback(self._tasks.remove)
 
     async def _consume(self) -> None:
-        """Drain the socket queue into the graph; on a reconnect, backfill before newer events.
+        """Drain the socket queue into the graph; after a reconnect or an overflow, the backfill looks for holes.
 
         An exception in a node (e.g. a view's sink) is logged and counted in ``graph_errors``; the feed goes on.
         """
@@ -282,7 +327,7 @@ class FeedHub(param.Parameterized):
             try:
                 if type(item) is Connected:
                     if item.resync:
-                        await self._backfill()
+                        self.backfill.check()
                 else:
                     self.source_stream.emit(item)
             except Exception:
@@ -312,36 +357,20 @@ class FeedHub(param.Parameterized):
             await asyncio.sleep(every_s)
             self.alerts.expire()
 
-    async def _warm_up(self, key) -> None:
-        klines = await self.rest.klines(*key, limit=self.warmup + 1)  # + the forming one
-        graph = self.graphs[key]
-        graph.load(klines)
-        log.info("warm-up %s %s: %d candles", *key, len(graph.book))
-
-    async def _backfill(self) -> None:
-        for key, graph in list(self.graphs.items()):
-            last = graph.book.last_closed_open_time
-            if last is None:
-                continue
-            klines = await self.rest.klines(*key, start=last + graph.book.step, limit=100_000)
-            for i, kline in enumerate(klines, 1):
-                self.source_stream.emit(kline)
-                if i % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-            self.backfilled += len(klines)
-            log.info("backfilled %s %s: %d klines after reconnect", *key, len(klines))
-
     async def _add_market(self, key) -> None:
         try:
             await self.socket.subscribe([stream_name(key[0], "kline", key[1])])
-            await self._warm_up(key)
+            self._market_errors.pop(key, None)
         except Exception as exc:  # shown to the user in the status strip
-            self.error = f"cannot add {key[0]} {key[1]}: {exc}"
-            log.error(self.error)
+            self._market_errors[key] = f"cannot add {key[0]} {key[1]}: {exc}"
+            log.error(self._market_errors[key])
+        await self.backfill.warmed_up(key)
 
     def stats(self) -> dict:
-        """Status strip figures: status, source, last message age (s), messages/s and socket counters."""
-        counters = self.socket.counters if self.socket else None
+        """Status strip figures: status, source, error (``problems()``), last message age (s), messages/s, socket
+        counters, connection attempts in the last 5 minutes and their budget, and the backfill's counters."""
+        socket, backfill = self.socket, self.backfill
+        counters = socket.counters if socket else None
         now = time.monotonic()
         return {
             "status": self.status,
@@ -354,12 +383,17 @@ class FeedHub(param.Parameterized):
             "malformed": counters.malformed if counters else 0,
             "dropped": counters.dropped if counters else 0,
             "reconnects": counters.reconnects if counters else 0,
+            "connection_attempts": socket.budget.used(now) if socket else 0,
+            "connection_budget": socket.budget.limit if socket else 0,
+            **dataclasses.asdict(backfill.counters if backfill else BackfillCounters()),
         }
 
     async def stop(self) -> None:
         """Close the socket, REST client and embedded replay server."""
         for task in list(self._tasks):
             task.cancel()
+        if self.backfill is not None:
+            self.backfill.stop()
         await self.notifier.stop()
         await self.news.stop()
         if self.broadcaster is not None:

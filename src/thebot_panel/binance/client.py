@@ -2,14 +2,19 @@
 
 It knows websockets and Binance's protocol, nothing of candles. Events are parsed once here
 (``events.parse_message``) and put on a bounded queue that the pipeline drains; after every
-(re)connection a ``Connected`` marker is queued first, so the consumer can backfill what was
-missed over REST before it applies newer events.
+(re)connection a ``Connected`` marker is queued first, so the consumer can look for what was missed.
 
 Protocol facts honoured (Binance spot WebSocket docs): combined URL ``/stream?streams=a/b``;
 SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS at run time; at most 5 incoming messages per second
-per connection (we send at most ``CONTROL_PER_SECOND`` control frames per rolling second, leaving
-room for pongs); the server pings every 20 s and websockets echoes the payload in its pong;
-a connection lives at most 24 h (we reconnect before); ``serverShutdown`` means reconnect now.
+per connection: one sender task sends every control frame, paced by a token bucket of
+``CONTROL_PER_SECOND`` frames per second (capacity 1), which leaves room for a pong in any second;
+concurrent SUBSCRIBE (or UNSUBSCRIBE) calls waiting for it go out as one frame. At most 1024 streams per
+connection. At most 300 connection attempts per 5 minutes per IP: a ``ConnectionBudget`` allows far fewer.
+The server pings every 20 s and websockets echoes the payload in its pong; a connection lives at most
+24 h (we reconnect before); ``serverShutdown`` means reconnect soon (after a short jittered delay).
+
+The wanted streams (``streams``) are the connection URL of every new connection, so a SUBSCRIBE that
+was cut off by a disconnect is applied by the next connection.
 
 Overflow policy of the queue: when it is full, the newest event is dropped and counted in
 ``counters.dropped``; as soon as there is room again a ``Connected(resync=True)`` marker is
@@ -38,10 +43,14 @@ log = logging.getLogger(__name__)
 
 #: Binance's market-data-only WebSocket endpoint.
 BINANCE_WS_URL = "wss://data-stream.binance.vision"
-#: Control frames we send per rolling second (Binance disconnects above 5 incoming messages/s).
+#: Control frames we send per second (Binance disconnects above 5 incoming messages/s, pongs included).
 CONTROL_PER_SECOND = 4
+#: Binance's limit of streams on one connection.
+MAX_STREAMS = 1024
 #: Reconnect before Binance's 24-hour connection limit.
 MAX_CONNECTION_AGE_S = 23.5 * 3600
+#: Connection attempts allowed per 5 minutes by default (Binance bans an IP above 300).
+CONNECTIONS_PER_5_MIN = 60
 
 
 class Status(enum.Enum):
@@ -99,47 +108,107 @@ class Counters:
         return sum(n for s, n in self._per_second if current - window <= s < current) / window
 
 
-class _ControlRate:
-    """At most ``limit`` sends per rolling second."""
+class TokenBucket:
+    """``rate`` sends per second with bursts of at most ``capacity``: ``await take()`` before each send.
 
-    def __init__(self, limit: int):
-        self.sent: collections.deque[float] = collections.deque(maxlen=limit)
+    Safe for one sender task (the socket has exactly one); a window of one second holds at most
+    ``capacity + rate`` sends, i.e. 5 for the defaults of the socket (1 + 4).
+    """
 
-    async def wait(self) -> None:
-        if len(self.sent) == self.sent.maxlen:
-            delay = self.sent[0] + 1.0 - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        self.sent.append(time.monotonic())
+    def __init__(self, rate: float, capacity: int = 1):
+        self.rate, self.capacity = rate, capacity
+        self._tokens, self._at = float(capacity), time.monotonic()
+
+    async def take(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1:
+            await asyncio.sleep((1 - self._tokens) / self.rate)
+            self._tokens, self._at = 1.0, time.monotonic()
+        self._tokens -= 1
+
+
+class ConnectionBudget:
+    """At most ``limit`` connection attempts per ``window_s`` seconds (Binance: 300 per 5 minutes per IP)."""
+
+    def __init__(self, limit: int = CONNECTIONS_PER_5_MIN, window_s: float = 300.0):
+        if limit < 1:
+            raise ValueError(f"the connection budget must allow at least 1 attempt, got {limit}")
+        self.limit, self.window_s = limit, window_s
+        self.attempts: collections.deque[float] = collections.deque()
+
+    def used(self, now: float | None = None) -> int:
+        """Attempts within the last ``window_s`` seconds."""
+        now = time.monotonic() if now is None else now
+        while self.attempts and self.attempts[0] <= now - self.window_s:
+            self.attempts.popleft()
+        return len(self.attempts)
+
+    def wait_s(self, now: float | None = None) -> float:
+        """Seconds until the next attempt is allowed (0: now)."""
+        now = time.monotonic() if now is None else now
+        return 0.0 if self.used(now) < self.limit else self.attempts[0] + self.window_s - now
+
+    def spend(self) -> None:
+        self.attempts.append(time.monotonic())
+
+
+@dataclass
+class _Request:
+    method: str
+    params: list | None
+    futures: list[asyncio.Future]
+
+
+def _merged(requests: list[_Request]) -> list[_Request]:
+    """Consecutive SUBSCRIBE (or UNSUBSCRIBE) requests as one, in order; other requests as they are."""
+    merged: list[_Request] = []
+    for request in requests:
+        last = merged[-1] if merged else None
+        if last is not None and last.method == request.method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            last.params += [p for p in request.params if p not in last.params]
+            last.futures += request.futures
+        else:
+            merged.append(request)
+    return merged
 
 
 class MarketSocket:
     """A self-healing connection to Binance's combined market streams.
 
-    ``streams``: initial stream names (``btcusdt@kline_1m``...). Reconnects with exponential
-    backoff and jitter (``backoff_initial`` doubling to ``backoff_max`` seconds; ``max_attempts``
-    None = forever), at once on ``serverShutdown``, before the 24-hour limit, and when no message
-    arrived for ``watchdog_timeout`` seconds. ``queue_size`` bounds the queue between socket and
-    pipeline (overflow policy: see module docstring). Read events with ``await get()``.
+    ``streams``: initial stream names (``btcusdt@kline_1m``...), at most ``MAX_STREAMS``. Reconnects after
+    an exponential backoff with jitter (``backoff_initial`` doubling to ``backoff_max`` seconds; ``max_attempts``
+    None = forever); the backoff is kept until a connection has delivered data for ``stable_after`` seconds, so
+    a server that accepts and then closes is not hammered. Reconnects soon (0.5–1.5 s) on ``serverShutdown``,
+    at once before the 24-hour limit and when no message arrived for ``watchdog_timeout`` seconds. Never more
+    than ``budget`` (a ``ConnectionBudget``) attempts per 5 minutes: beyond it, it waits and says so in
+    ``error``. ``queue_size`` bounds the queue between socket and pipeline (overflow policy: see module
+    docstring). Read events with ``await get()``. ``connected_at``: ``time.monotonic()`` of the last connection.
     """
 
     def __init__(self, url: str = BINANCE_WS_URL, streams=(), *, queue_size: int = 10_000,
                  backoff_initial: float = 1.0, backoff_max: float = 30.0, max_attempts: int | None = None,
-                 watchdog_timeout: float = 60.0, open_timeout: float = 10.0, on_status=None):
+                 watchdog_timeout: float = 60.0, open_timeout: float = 10.0, stable_after: float = 30.0,
+                 budget: ConnectionBudget | None = None, on_status=None):
         self.url = url.rstrip("/")
         self.streams: list[str] = list(dict.fromkeys(streams))
+        self._check_stream_count(self.streams)
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
         self.backoff_initial, self.backoff_max, self.max_attempts = backoff_initial, backoff_max, max_attempts
-        self.watchdog_timeout, self.open_timeout = watchdog_timeout, open_timeout
+        self.watchdog_timeout, self.open_timeout, self.stable_after = watchdog_timeout, open_timeout, stable_after
+        self.budget = budget or ConnectionBudget()
         self.counters = Counters()
         self.status = Status.DISCONNECTED
         self.error: str | None = None
+        self.connected_at = 0.0
         self._on_status = on_status
         self._ws = None
         self._task: asyncio.Task | None = None
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future] = {}
-        self._rate = _ControlRate(CONTROL_PER_SECOND)
+        self._outbox: asyncio.Queue[_Request] = asyncio.Queue()
+        self._pending: dict[int, _Request] = {}
+        self._bucket = TokenBucket(CONTROL_PER_SECOND)
         self._resync_due = False
         self._connected_once = False
         self._stopping = False
@@ -181,22 +250,32 @@ class MarketSocket:
     async def _run(self) -> None:
         failures = 0
         while True:
+            await self._within_budget()
             if self._connected_once:
                 self.counters.reconnects += 1
             self._set_status(Status.RECONNECTING if self._connected_once else Status.CONNECTING, self.error)
+            delay, opened, asked = None, None, list(self.streams)
             try:
+                self.budget.spend()
                 async with connect(self.stream_url(), open_timeout=self.open_timeout,
                                    max_size=2**22, compression=None) as ws:
-                    self._ws, failures = ws, 0
-                    self._enqueue(Connected(resync=self._connected_once, at=time.monotonic()))
+                    self._ws, self.connected_at = ws, opened = ws, time.monotonic()
+                    self._enqueue(Connected(resync=self._connected_once, at=opened))
                     self._connected_once = True
                     self._set_status(Status.CONNECTED)
-                    await self._receive(ws)
-                    continue  # serverShutdown, watchdog or connection age: reconnect at once
+                    missed = [s for s in self.streams if s not in asked]  # subscribed while connecting
+                    if missed:
+                        self._outbox.put_nowait(_Request("SUBSCRIBE", missed, []))
+                    sender = asyncio.get_running_loop().create_task(self._send_controls(ws))
+                    try:
+                        delay = await self._receive(ws)
+                    finally:
+                        sender.cancel()
+                    failures = 0 if self._was_stable(opened) else failures + 1
             except asyncio.CancelledError:
                 raise
             except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-                failures += 1
+                failures = 1 if self._was_stable(opened) else failures + 1
                 self.error = f"{type(exc).__name__}: {exc}"
                 if not self._stopping:
                     log.warning("socket %s: %s", self.url, self.error)
@@ -205,15 +284,30 @@ class MarketSocket:
                     return
             finally:
                 self._ws = None
-                for future in self._pending.values():
-                    future.cancel()
-                self._pending.clear()
+                self._settle_pending()
             self._set_status(Status.RECONNECTING if self._connected_once else Status.CONNECTING, self.error)
-            delay = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
-            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
+            if failures:
+                backoff = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
+                delay = max(delay or 0.0, backoff / 2 + random.uniform(0, backoff / 2))
+            if delay:
+                await asyncio.sleep(delay)
 
-    async def _receive(self, ws) -> None:
-        """Read until the connection must be replaced: returns for an immediate reconnect, raises on failure."""
+    def _was_stable(self, opened: float | None) -> bool:
+        """Whether the connection opened at ``opened`` (None: never opened) delivered data for ``stable_after`` s."""
+        last = self.counters.last_message_at
+        return opened is not None and last is not None and last - opened >= self.stable_after and last >= opened
+
+    async def _within_budget(self) -> None:
+        while (wait := self.budget.wait_s()) > 0:
+            self.error = (f"connection budget used: {self.budget.limit} attempts in {self.budget.window_s:.0f} s; "
+                          f"next attempt in {wait:.0f} s")
+            log.warning("socket %s: %s", self.url, self.error)
+            self._set_status(Status.RECONNECTING if self._connected_once else Status.CONNECTING, self.error)
+            await asyncio.sleep(wait)
+
+    async def _receive(self, ws) -> float | None:
+        """Read until the connection must be replaced: returns the delay before the next connection (None: at
+        once), raises on failure."""
         opened = time.monotonic()
         watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws, opened))
         try:
@@ -228,31 +322,31 @@ class MarketSocket:
                     continue
                 self.counters.parsed += 1
                 if type(event) is ControlReply:
-                    future = self._pending.pop(event.id, None)
-                    if future is not None and not future.done():
-                        future.set_result(event)
+                    self._answer(event)
                 elif type(event) is ServerShutdown:
-                    log.info("serverShutdown received: reconnecting now")
-                    return
+                    log.info("serverShutdown received: reconnecting soon")
+                    return random.uniform(0.5, 1.5)
                 else:
                     self._enqueue(event)
                 if now - opened > MAX_CONNECTION_AGE_S:
-                    return
+                    return None
         finally:
+            fired = watchdog.done() and not watchdog.cancelled() and watchdog.result()
             watchdog.cancel()
-        if watchdog.done() and not watchdog.cancelled():
-            return  # the watchdog closed a silent connection
+        if fired:
+            return None
         raise ConnectionError(f"server closed the connection (code {ws.close_code}, {ws.close_reason or 'no reason'})")
 
-    async def _watchdog(self, ws, opened: float) -> None:
-        """Close ``ws`` when no message arrived for ``watchdog_timeout`` seconds."""
+    async def _watchdog(self, ws, opened: float) -> bool:
+        """Close ``ws`` when no message arrived for ``watchdog_timeout`` seconds; True once it has."""
         while True:
             await asyncio.sleep(self.watchdog_timeout / 4)
             quiet = time.monotonic() - max(opened, self.counters.last_message_at or opened)
             if quiet > self.watchdog_timeout:
-                log.warning("no message for %.1f s: reconnecting", quiet)
-                await ws.close(1000, "watchdog: no message")
-                return
+                log.warning("watchdog: no message for %.1f s: reconnecting", quiet)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(1000, "watchdog: no message"), 2.0)
+                return True
 
     def _enqueue(self, item) -> None:
         if self._resync_due and self.queue.qsize() < self.queue.maxsize:
@@ -265,38 +359,81 @@ class MarketSocket:
             self._resync_due = True
 
     # ---- live control ----------------------------------------------------------------------
+    async def _send_controls(self, ws) -> None:
+        """The one sender of control frames on ``ws``: paced by the token bucket; SUBSCRIBE (or UNSUBSCRIBE)
+        requests waiting together go out as one frame."""
+        while True:
+            waiting = [await self._outbox.get()]
+            while not self._outbox.empty():
+                waiting.append(self._outbox.get_nowait())
+            for request in _merged(waiting):
+                request_id = next(self._ids)
+                message = {"method": request.method, "id": request_id}
+                if request.params is not None:
+                    message["params"] = request.params
+                await self._bucket.take()
+                self._pending[request_id] = request
+                await ws.send(orjson.dumps(message).decode())
+
+    def _answer(self, reply: ControlReply) -> None:
+        request = self._pending.pop(reply.id, None)
+        for future in request.futures if request is not None else ():
+            if not future.done():
+                future.set_result(reply)
+
+    def _settle_pending(self) -> None:
+        """The connection is gone: SUBSCRIBE/UNSUBSCRIBE requests are done (the next connection's URL holds the
+        wanted streams); other requests fail with ``ConnectionError``."""
+        requests = list(self._pending.values())
+        while not self._outbox.empty():
+            requests.append(self._outbox.get_nowait())
+        self._pending.clear()
+        for request in requests:
+            for future in request.futures:
+                if future.done():
+                    continue
+                if request.method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+                    future.set_result(ControlReply(None))
+                else:
+                    future.set_exception(ConnectionError(f"connection lost before the {request.method} reply"))
+
     async def _control(self, method: str, params: list | None = None, timeout: float = 10.0):
-        ws = self._ws
-        if ws is None:
+        if self._ws is None:
             return None
-        request_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        message = {"method": method, "id": request_id}
-        if params is not None:
-            message["params"] = params
-        await self._rate.wait()
-        await ws.send(orjson.dumps(message).decode())
+        self._outbox.put_nowait(_Request(method, None if params is None else list(params), [future]))
         reply: ControlReply = await asyncio.wait_for(future, timeout)
         if reply.error:
             raise BinanceError(f"{method} {params or ''} refused: {reply.error.get('msg')} "
                                f"(code {reply.error.get('code')})")
         return reply.result
 
+    @staticmethod
+    def _check_stream_count(streams) -> None:
+        if len(streams) > MAX_STREAMS:
+            raise ValueError(f"{len(streams)} streams: Binance allows at most {MAX_STREAMS} per connection")
+
     async def subscribe(self, streams) -> None:
-        """Add streams (applied now if connected, and on every reconnect); ``BinanceError`` if refused."""
+        """Add streams: wanted at once (every new connection subscribes them), sent now if connected;
+        ``BinanceError`` (and not wanted) if the server refuses, ``ValueError`` beyond ``MAX_STREAMS``."""
         new = [s for s in dict.fromkeys(streams) if s not in self.streams]
         if new:
-            await self._control("SUBSCRIBE", new)
+            self._check_stream_count(self.streams + new)
             self.streams.extend(new)
+            try:
+                await self._control("SUBSCRIBE", new)
+            except BinanceError:
+                self.streams = [s for s in self.streams if s not in new]
+                raise
 
     async def unsubscribe(self, streams) -> None:
-        """Remove streams; ``BinanceError`` if refused."""
+        """Remove streams (no longer wanted at once, sent now if connected); ``BinanceError`` if refused."""
         gone = [s for s in dict.fromkeys(streams) if s in self.streams]
         if gone:
-            await self._control("UNSUBSCRIBE", gone)
             self.streams = [s for s in self.streams if s not in gone]
+            await self._control("UNSUBSCRIBE", gone)
 
     async def list_subscriptions(self) -> list[str]:
-        """The server's list of this connection's streams (``LIST_SUBSCRIPTIONS``); [] when disconnected."""
+        """The server's list of this connection's streams (``LIST_SUBSCRIPTIONS``); [] when disconnected,
+        ``ConnectionError`` if the connection is lost before the reply."""
         return list(await self._control("LIST_SUBSCRIPTIONS") or [])

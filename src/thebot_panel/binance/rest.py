@@ -2,13 +2,18 @@
 
 Endpoints (Binance spot REST docs): ``GET /api/v3/time``, ``GET /api/v3/exchangeInfo``,
 ``GET /api/v3/klines`` (max 1000 rows per call; each row ``[t, o, h, l, c, v, T, q, n, V, Q, ignore]``).
+Rate limits: an HTTP 429 (too many requests) or 418 (IP banned after ignoring 429s) carries
+``Retry-After`` seconds; until then the client sends nothing at all (every call waits), as Binance asks.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 
-from .events import Kline, kline_from_rest
+from .events import Kline, kline_from_rest, kline_problem
 from .streams import interval_ms, normalize_symbol
 
 #: Binance's market-data-only REST endpoint.
@@ -16,30 +21,72 @@ BINANCE_REST_URL = "https://data-api.binance.vision"
 KLINES_PER_CALL = 1000
 
 
+#: Pause when a 418/429 answer has no usable ``Retry-After`` (seconds).
+DEFAULT_RETRY_AFTER_S = 60.0
+
+
 class BinanceAPIError(RuntimeError):
-    """A REST error answer (``{"code": …, "msg": …}``) or an unexpected HTTP status."""
+    """A REST call failed: an error answer (``{"code": …, "msg": …}``), an unexpected HTTP status, no answer
+    (``status`` 0: refused, timed out, cut off) or an unreadable body. ``transient`` is True when the same call
+    may succeed later (no answer, 5xx, 418/429, a malformed body); ``retry_after`` (s) is set for 418/429."""
+
+    def __init__(self, message: str, status: int = 0, retry_after: float | None = None):
+        super().__init__(message)
+        self.status, self.retry_after = status, retry_after
+
+    @property
+    def transient(self) -> bool:
+        return not 400 <= self.status < 500 or self.status in (418, 429)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return DEFAULT_RETRY_AFTER_S
 
 
 class RestClient:
-    """Async client for the few REST endpoints we use (``httpx.AsyncClient`` underneath)."""
+    """Async client for the few REST endpoints we use (``httpx.AsyncClient`` underneath; ``timeout`` in s).
+
+    ``paused_for()`` says how long every call still waits after a 418/429 (see module docstring).
+    """
 
     def __init__(self, base_url: str = BINANCE_REST_URL, timeout: float = 10.0):
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        self._paused_until = 0.0
 
     async def close(self) -> None:
         await self._http.aclose()
 
+    def paused_for(self) -> float:
+        """Seconds left of a pause that a 418/429 answer asked for (0 when none)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
     async def _get(self, path: str, **params):
-        response = await self._http.get(path, params={k: v for k, v in params.items() if v is not None})
-        if response.status_code != 200:
-            try:
-                body = response.json()
-                detail = f"{body.get('msg')} (code {body.get('code')})"
-            except ValueError:
-                detail = response.text[:200]
-            raise BinanceAPIError(f"GET {self.base_url}{path} {params}: HTTP {response.status_code}: {detail}")
-        return response.json()
+        while self.paused_for() > 0:
+            await asyncio.sleep(self.paused_for())
+        where = f"GET {self.base_url}{path} {params}"
+        try:
+            response = await self._http.get(path, params={k: v for k, v in params.items() if v is not None})
+            if response.status_code == 200:
+                return response.json()
+        except httpx.HTTPError as exc:
+            raise BinanceAPIError(f"{where}: {type(exc).__name__}: {exc or 'no answer'}") from exc
+        except ValueError as exc:
+            raise BinanceAPIError(f"{where}: unreadable answer ({exc})", 200) from exc
+        try:
+            body = response.json()
+            detail = f"{body.get('msg')} (code {body.get('code')})"
+        except (ValueError, AttributeError):
+            detail = response.text[:200]
+        retry_after = None
+        if response.status_code in (418, 429):
+            retry_after = _retry_after(response)
+            self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
+            detail += f"; no REST call for {retry_after:g} s (Retry-After)"
+        raise BinanceAPIError(f"{where}: HTTP {response.status_code}: {detail}", response.status_code, retry_after)
 
     async def server_time(self) -> int:
         """The server's clock, ms since the epoch (UTC)."""
@@ -71,7 +118,8 @@ class RestClient:
         With ``start`` None, the last ``limit`` klines up to ``end`` (or now). Every row but the newest is
         closed (a newer one exists); the newest is closed only if it had closed before the request, by the
         server's clock read first — otherwise it is the forming kline, at a partial state (``closed=False``).
-        Raises ``BinanceAPIError`` on an error answer (e.g. unknown symbol or interval).
+        Raises ``BinanceAPIError`` on an error answer (e.g. unknown symbol or interval) and on a row that is not a
+        valid kline (``events.kline_problem``; status 200, transient).
         """
         symbol, step = normalize_symbol(symbol), interval_ms(interval)
         now = await self.server_time()
@@ -87,5 +135,15 @@ class RestClient:
                 break
             start = int(page[-1][0]) + step
         last = len(rows) - 1
-        return [kline_from_rest(symbol, interval, row, i < last or int(row[6]) < now, now)
-                for i, row in enumerate(rows)]
+        klines = []
+        for i, row in enumerate(rows):
+            try:
+                kline = kline_from_rest(symbol, interval, row, i < last or int(row[6]) < now, now)
+                problem = kline_problem(kline)
+            except (TypeError, ValueError, IndexError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if problem is not None:
+                raise BinanceAPIError(f"GET {self.base_url}/api/v3/klines {symbol} {interval}: bad row {row!r:.200}: "
+                                      f"{problem}", 200)
+            klines.append(kline)
+        return klines

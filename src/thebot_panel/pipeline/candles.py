@@ -7,6 +7,7 @@ the last closed candle, or equal to it, is a duplicate and ignored (counted).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,8 +139,10 @@ class CandleBook:
     """Closed candles of one (symbol, interval), in open-time order, plus the forming candle.
 
     ``candles`` holds the closed candles (``Columns`` of open, high, low, close, volume);
-    ``forming`` the current unclosed kline. ``gaps`` lists ``(expected_open_time, next_open_time)``
-    of every hole between consecutive closed candles (e.g. an exchange halt): nothing is invented.
+    ``forming`` the current unclosed kline. Nothing is invented across a hole: ``holes()`` lists the
+    open-time ranges that are missing (e.g. lost in a disconnect, or an exchange halt), and
+    ``on_hole`` (a callable, e.g. the backfill's wake-up) is called when a kline reveals a new one.
+    ``updated_at`` is the ``time.monotonic()`` of the last kline applied (even a duplicate), 0 before any.
     """
 
     def __init__(self, symbol: str, interval: str, max_candles: int = 200_000):
@@ -148,7 +151,8 @@ class CandleBook:
         self.candles = Columns(OHLCV, max_rows=max_candles)
         self.forming: Kline | None = None
         self.duplicates = 0
-        self.gaps: list[tuple[int, int]] = []
+        self.on_hole = None
+        self.updated_at = 0.0
 
     def __len__(self) -> int:
         return len(self.candles)
@@ -158,44 +162,63 @@ class CandleBook:
         """Open time (ms) of the newest closed candle, or None if the book is empty."""
         return self.candles.last_open_time
 
+    def holes(self) -> list[tuple[int, int]]:
+        """Missing open times as ``[(first_missing, next_present), ...]`` (ms), oldest first: between consecutive
+        closed candles, and between the last closed candle and the forming one."""
+        t = self.candles.open_time
+        cut = np.flatnonzero(np.diff(t) != self.step)
+        found = [(int(t[i]) + self.step, int(t[i + 1])) for i in cut]
+        if len(t) and self.forming is not None and self.forming.open_time > t[-1] + self.step:
+            found.append((int(t[-1]) + self.step, self.forming.open_time))
+        return found
+
     def apply(self, kline: Kline) -> CandleUpdate | None:
         """Apply one kline; returns what changed, or None for a duplicate/stale kline (counted)."""
+        self.updated_at = time.monotonic()
         last = self.candles.last_open_time
         if last is not None and kline.open_time <= last:
             self.duplicates += 1
             return None
+        beyond = last is not None and kline.open_time > last + self.step
         if not kline.closed:
-            if self.forming is not None and kline.open_time < self.forming.open_time:
+            forming = self.forming
+            if forming is not None and kline.open_time < forming.open_time:
                 self.duplicates += 1  # a late update of a candle that is no longer forming
                 return None
             self.forming = kline
+            if beyond and (forming is None or forming.open_time != kline.open_time) and self.on_hole is not None:
+                self.on_hole()
             return CandleUpdate(self.symbol, self.interval, "forming", kline)
         # a closed candle newer than the last closed one is always kept, even if a newer one is already forming
-        if last is not None and kline.open_time != last + self.step:
-            self.gaps.append((last + self.step, kline.open_time))
         self.candles.append(kline.open_time, (kline.open, kline.high, kline.low, kline.close, kline.volume))
         if self.forming is not None and self.forming.open_time <= kline.open_time:
             self.forming = None
+        if beyond and self.on_hole is not None:
+            self.on_hole()
         return CandleUpdate(self.symbol, self.interval, "closed", kline)
 
     def load(self, klines) -> int:
         """Merge a REST history (warm-up or backfill) into the book; returns how many candles were added.
 
-        Closed klines older than the oldest candle in the book are inserted before it (the stream may
-        have delivered newer ones first); the rest are applied in open-time order like stream klines.
+        Closed klines older than the newest closed candle are merged in place, wherever they fall (before
+        the first candle, or into a hole); the rest are applied in open-time order like stream klines.
+        Closed klines already in the book are counted as duplicates.
         """
         klines = sorted(klines, key=lambda k: k.open_time)
-        first = self.candles.open_time[0] if len(self.candles) else None
-        older = [k for k in klines if k.closed and first is not None and k.open_time < first]
-        added = 0
+        last = self.candles.last_open_time
+        older = [k for k in klines if k.closed and last is not None and k.open_time < last]
+        known = np.isin([k.open_time for k in older], self.candles.open_time)
+        older = [k for k, seen in zip(older, known) if not seen]
+        self.duplicates += int(known.sum())
         if older:
             open_time = np.r_[[k.open_time for k in older], self.candles.open_time]
             values = np.vstack([[(k.open, k.high, k.low, k.close, k.volume) for k in older],
                                 np.column_stack([self.candles.column(name) for name in OHLCV])])
-            self.candles = Columns.from_arrays(OHLCV, open_time, values, max_rows=self.candles.max_rows)
-            added = len(older)
+            order = np.argsort(open_time, kind="stable")
+            self.candles = Columns.from_arrays(OHLCV, open_time[order], values[order], max_rows=self.candles.max_rows)
+        added = len(older)
         for k in klines:
-            if first is None or k.open_time >= first:
+            if last is None or k.open_time >= last:
                 update = self.apply(k)
                 added += update is not None and update.closed
         return added

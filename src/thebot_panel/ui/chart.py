@@ -316,6 +316,9 @@ class CandleChart(LiveView):
             self._pending.clear()
             times = self.source.data["open_time"]
             last = times[-1] if len(times) else None
+            if last is not None and rows[0]["open_time"] < last:  # a backfilled candle before the forming one
+                self._reload_sources()
+                return
             if last is not None and rows[0]["open_time"] == last:
                 self.source.patch({k: [(len(times) - 1, v)] for k, v in rows.pop(0).items()})
             rows = [r for r in rows if last is None or r["open_time"] > last]
