@@ -1,5 +1,7 @@
 """The candle book and the exchange's interval aggregation, on real recordings."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,3 +102,19 @@ def test_closed_candle_older_than_the_forming_one_is_still_appended():
     assert update.kind == "closed" and list(book.frame().close) == [101, 103]
     assert book.forming.open_time == 120_000 and book.holes() == [] and book.duplicates == 0
     assert book.apply(kline(60_000, 104, False)) is None   # a late forming update of T is stale
+
+
+def test_holes_are_reported_when_a_kline_reveals_them_and_a_backfill_merges_into_them(halt_recording):
+    klines = klines_of(halt_recording.head(30))
+    book, woken = CandleBook("BTCUSDT", "1m"), []
+    book.on_hole = lambda: woken.append(len(book))
+    for k in klines[:10] + klines[15:20]:           # candles 10..14 lost in a disconnect
+        book.apply(k)
+    assert woken == [11] and book.holes() == [(klines[10].open_time, klines[15].open_time)]
+    book.apply(dataclasses.replace(klines[25], closed=False))  # forming beyond the next one: 20..24 missed
+    book.apply(dataclasses.replace(klines[25], closed=False))  # the same forming candle again: no new wake-up
+    assert woken == [11, 15] and book.holes()[-1] == (klines[20].open_time, klines[25].open_time)
+    assert book.load(klines[8:25]) == 10 and book.duplicates == 7   # the middle hole and the tail
+    assert book.holes() == [] and book.forming.open_time == klines[25].open_time
+    np.testing.assert_array_equal(book.candles.open_time, halt_recording.open_time.head(25).to_numpy())
+    np.testing.assert_array_equal(book.candles.column("close"), halt_recording.close.head(25).to_numpy())

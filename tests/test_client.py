@@ -8,7 +8,7 @@ import orjson
 import pytest
 from websockets.asyncio.server import serve
 
-from thebot_panel.binance.client import BinanceError, Connected, MarketSocket, Status
+from thebot_panel.binance.client import BinanceError, ConnectionBudget, Connected, MarketSocket, Status
 from thebot_panel.binance.events import Kline
 from thebot_panel.binance.rest import BinanceAPIError, RestClient
 from thebot_panel.replay import Recording, ReplayServer
@@ -186,3 +186,68 @@ async def test_rest_klines_are_closed_except_the_forming_newest(replay):
             await rest.validate_symbols(["btcusdt", "foobar"])
     finally:
         await rest.close()
+
+
+async def test_events_far_from_the_exchange_clock_are_malformed():
+    def kline(open_time, event_time):
+        return orjson.dumps({"stream": "btcusdt@kline_1m", "data": {
+            "e": "kline", "E": event_time, "s": "BTCUSDT", "k": {"t": open_time, "T": open_time + 59_999,
+            "s": "BTCUSDT", "i": "1m", "o": "1", "c": "2", "h": "2", "l": "1", "v": "3", "x": True}}}).decode()
+
+    now = 1_753_660_860_000
+    frames = [kline(4_102_444_800_000, 4_102_444_860_000),  # 2100: would make the book refuse every real candle
+              kline(now - 86_400_000, now - 86_400_000 + 60_000),  # a day old
+              kline(now - 60_000, now)]
+
+    async def handler(ws):
+        for frame in frames:
+            await ws.send(frame)
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        socket = MarketSocket(f"ws://127.0.0.1:{port}", ["btcusdt@kline_1m"], clock=lambda: now + 5)
+        socket.start()
+        try:
+            [received] = await next_klines(socket, 1)
+            assert received.open_time == now - 60_000 and socket.counters.malformed == 2
+        finally:
+            await socket.stop()
+
+
+async def test_a_server_that_accepts_then_closes_gets_a_growing_backoff_within_the_connection_budget():
+    async def handler(ws):
+        await ws.close(1011, "going away at once")
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        socket = MarketSocket(f"ws://127.0.0.1:{port}", ["btcusdt@kline_1m"], backoff_initial=0.05,
+                              backoff_max=0.4, budget=ConnectionBudget(limit=8, window_s=300))
+        socket.start()
+        try:
+            await asyncio.sleep(3)
+            attempts = list(socket.budget.attempts)
+            assert len(attempts) == 8 and socket.budget.wait_s() > 290  # the budget holds the 9th
+            gaps = np.diff(attempts)
+            assert gaps[-1] > 0.19 and gaps[-1] > 2 * gaps[0]  # the backoff grew: no connection was stable
+            assert "connection budget used: 8 attempts in 300 s" in socket.error
+            assert socket.status is Status.RECONNECTING
+        finally:
+            await socket.stop()
+
+
+async def test_concurrent_subscribes_share_the_control_rate_and_all_streams_end_up_subscribed(replay):
+    socket = MarketSocket(replay.ws_url)
+    socket.start()
+    try:
+        await socket.get()
+        names = [f"{s}@kline_{i}" for s in ("btcusdt", "ethusdt") for i in ("1m", "3m", "5m", "15m", "30m")]
+        names += [f"{s}@ticker" for s in ("btcusdt", "ethusdt")]
+        for _ in range(2):
+            await asyncio.gather(*(socket.subscribe([name]) for name in names),
+                                 *(socket.list_subscriptions() for _ in range(8)))
+            assert sorted(await socket.list_subscriptions()) == sorted(names)
+            await asyncio.gather(*(socket.unsubscribe([name]) for name in names))
+        assert socket.counters.reconnects == 0 and replay.connections_opened == 1  # never closed for 1008
+    finally:
+        await socket.stop()

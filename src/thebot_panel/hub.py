@@ -19,7 +19,7 @@ import param
 from streamz import Stream
 
 from .backfill import Backfill, BackfillCounters
-from .binance.client import BINANCE_WS_URL, Connected, MarketSocket, Status
+from .binance.client import BINANCE_WS_URL, CLOCK_WINDOW_MS, Connected, MarketSocket, Status
 from .binance.rest import BINANCE_REST_URL, RestClient
 from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
 from .broadcast import Broadcaster
@@ -124,6 +124,7 @@ class FeedHub(param.Parameterized):
         self.graph_errors = 0
         self._market_errors: dict[tuple[str, str], str] = {}
         self._fatal = ""
+        self._exchange_clock = None  # the source's clock (ms), when known: Binance's, or the bundled replay's
         self._tasks: list[asyncio.Task] = []
         self._started: asyncio.Task | None = None
         for symbol in self.symbols:
@@ -191,7 +192,8 @@ class FeedHub(param.Parameterized):
             self.backfill = Backfill(self.rest, self.source_stream, self.warmup)
             for graph in self.graphs.values():
                 self.backfill.follow(graph)
-            self.socket = MarketSocket(ws_url, streams, on_status=self._on_status)
+            self.socket = MarketSocket(ws_url, streams, on_status=self._on_status, clock=self._exchange_clock)
+            self._steer_replay()
             self.socket.start()
             self._spawn(self._consume())
             self._spawn(self._expire_alerts())
@@ -218,8 +220,9 @@ class FeedHub(param.Parameterized):
             rest_url = self._rest_url or BINANCE_REST_URL
             self.rest = RestClient(rest_url)
             try:
-                await asyncio.wait_for(self.rest.server_time(), self.probe_timeout)
+                offset = await asyncio.wait_for(self.rest.server_time(), self.probe_timeout) - time.time_ns() // 10**6
                 self.source_label = f"live: {self._ws_url or BINANCE_WS_URL}"
+                self._exchange_clock = lambda: time.time_ns() // 1_000_000 + offset
                 self.metrics.clock = lambda: time.time_ns() // 1_000_000
                 log.info("source: %s", self.source_label)
                 return self._ws_url or BINANCE_WS_URL, rest_url
@@ -244,7 +247,7 @@ class FeedHub(param.Parameterized):
             await self.replay.start()
             ws_url, rest_url = self.replay.ws_url, self.replay.rest_url
             self.replay_badge = self.replay.describe()
-            self.metrics.clock = self.replay.now_ms
+            self.metrics.clock = self._exchange_clock = self.replay.now_ms
             self.metrics.speed = lambda: None if self.replay.speed == "max" else self.replay.speed
         self.rest = RestClient(rest_url)
         self.source_label = f"replay: {ws_url}"
@@ -253,11 +256,14 @@ class FeedHub(param.Parameterized):
 
     @param.depends("speed", "paused", watch=True)
     def _steer_replay(self) -> None:
-        """Apply ``speed`` and ``paused`` to the bundled replay (no effect on Binance or an external replay)."""
+        """Apply ``speed`` and ``paused`` to the bundled replay (no effect on Binance or an external replay), and
+        widen the socket's clock window with the speed (replay time runs ``speed`` times faster)."""
         if self.replay is not None:
             self.replay.set_speed(self.speed)
             (self.replay.pause if self.paused else self.replay.resume)()
             self.replay_badge = self.replay.describe()
+            if self.socket is not None:
+                self.socket.clock_window_ms = CLOCK_WINDOW_MS * max(1.0, self.speed)
 
     async def add_symbol(self, symbol: str) -> str:
         """Validate ``symbol`` against the source's exchangeInfo and create its market at the hub's interval

@@ -37,7 +37,7 @@ import orjson
 import websockets
 from websockets.asyncio.client import connect
 
-from .events import ControlReply, MalformedMessage, ServerShutdown, parse_message
+from .events import ControlReply, Kline, MalformedMessage, ServerShutdown, parse_message
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ MAX_STREAMS = 1024
 MAX_CONNECTION_AGE_S = 23.5 * 3600
 #: Connection attempts allowed per 5 minutes by default (Binance bans an IP above 300).
 CONNECTIONS_PER_5_MIN = 60
+#: How far (ms) an event's time may be from the exchange clock before the event is malformed.
+CLOCK_WINDOW_MS = 10 * 60_000
 
 
 class Status(enum.Enum):
@@ -185,12 +187,17 @@ class MarketSocket:
     than ``budget`` (a ``ConnectionBudget``) attempts per 5 minutes: beyond it, it waits and says so in
     ``error``. ``queue_size`` bounds the queue between socket and pipeline (overflow policy: see module
     docstring). Read events with ``await get()``. ``connected_at``: ``time.monotonic()`` of the last connection.
+
+    ``clock`` (optional): the exchange's time now, ms since the epoch (UTC). With it, an event whose time is
+    more than ``clock_window_ms`` from it, or a kline not overlapping [now - window, now + window], is counted
+    as malformed and skipped (e.g. a closed kline dated 2100, which would make the book refuse every real one).
     """
 
     def __init__(self, url: str = BINANCE_WS_URL, streams=(), *, queue_size: int = 10_000,
                  backoff_initial: float = 1.0, backoff_max: float = 30.0, max_attempts: int | None = None,
                  watchdog_timeout: float = 60.0, open_timeout: float = 10.0, stable_after: float = 30.0,
-                 budget: ConnectionBudget | None = None, on_status=None):
+                 budget: ConnectionBudget | None = None, clock=None, clock_window_ms: float = CLOCK_WINDOW_MS,
+                 on_status=None):
         self.url = url.rstrip("/")
         self.streams: list[str] = list(dict.fromkeys(streams))
         self._check_stream_count(self.streams)
@@ -198,6 +205,7 @@ class MarketSocket:
         self.backoff_initial, self.backoff_max, self.max_attempts = backoff_initial, backoff_max, max_attempts
         self.watchdog_timeout, self.open_timeout, self.stable_after = watchdog_timeout, open_timeout, stable_after
         self.budget = budget or ConnectionBudget()
+        self.clock, self.clock_window_ms = clock, clock_window_ms
         self.counters = Counters()
         self.status = Status.DISCONNECTED
         self.error: str | None = None
@@ -320,6 +328,10 @@ class MarketSocket:
                     self.counters.malformed += 1
                     log.debug("skipped malformed message: %s", exc)
                     continue
+                if self.clock is not None and not self._in_clock_window(event):
+                    self.counters.malformed += 1
+                    log.debug("skipped an event far from the exchange clock: %r", event)
+                    continue
                 self.counters.parsed += 1
                 if type(event) is ControlReply:
                     self._answer(event)
@@ -336,6 +348,13 @@ class MarketSocket:
         if fired:
             return None
         raise ConnectionError(f"server closed the connection (code {ws.close_code}, {ws.close_reason or 'no reason'})")
+
+    def _in_clock_window(self, event) -> bool:
+        now, window = self.clock(), self.clock_window_ms
+        at = getattr(event, "event_time", 0)
+        if at and abs(at - now) > window:
+            return False
+        return type(event) is not Kline or (event.close_time >= now - window and event.open_time <= now + window)
 
     async def _watchdog(self, ws, opened: float) -> bool:
         """Close ``ws`` when no message arrived for ``watchdog_timeout`` seconds; True once it has."""
