@@ -1,4 +1,5 @@
-"""Live dashboard: ``panel serve apps/live.py [--args --source replay --symbols btcusdt,ethusdt --interval 5m]``."""
+"""Live dashboard: ``panel serve apps/live.py --address 127.0.0.1 [--args --source replay --symbols btcusdt,ethusdt
+--interval 5m]`` (without ``--address``, Bokeh listens on every network interface)."""
 
 import logging
 import sys

@@ -93,13 +93,16 @@ def served_process(args: list[str], probe_url: str, name: str, timeout: float = 
 
 
 @contextlib.contextmanager
-def panel_serve(app_args: list[str], app: str = "apps/live.py", serve_args: tuple[str, ...] = ()):
-    """``panel serve <app> [serve_args] --args ...`` on a free port; yields (url, log path) for asserts."""
+def panel_serve(app_args: list[str], app: str = "apps/live.py", serve_args: tuple[str, ...] = (),
+                env: dict[str, str] | None = None):
+    """``panel serve <app> [serve_args] --args ...`` on a free port, with ``env`` over this process's environment;
+    yields (url, log path) for asserts."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/{Path(app).stem}"
     args = [sys.executable, "-m", "panel", "serve", app, "--address", "127.0.0.1", "--port", str(port),
             "--allow-websocket-origin", f"127.0.0.1:{port}", *serve_args, "--args", *app_args]
-    with served_process(args, url, f"panel-serve-{port}", cwd=ROOT) as log_path:  # the first page is built on request
+    env = {**os.environ, **(env or {})}
+    with served_process(args, url, f"panel-serve-{port}", cwd=ROOT, env=env) as log_path:  # the first page: on request
         yield url, log_path
 
 

@@ -2,9 +2,12 @@
 observers, and the SQLite store a restart reloads from."""
 
 import asyncio
+import html
 import sqlite3
+import types
 from dataclasses import replace
 
+import panel as pn
 import pytest
 
 from thebot_panel.binance.events import Kline
@@ -12,6 +15,7 @@ from thebot_panel.prices import price_text
 from thebot_panel.signals.alerts import ACTIVE, DISMISSED, EXPIRED, AlertManager
 from thebot_panel.signals.rules import Signal
 from thebot_panel.signals.store import AlertStore, default_path
+from thebot_panel.ui.alerts import AlertCenter
 
 MINUTE = 60_000
 T0 = 1_753_660_800_000  # 2025-07-28 00:00 UTC
@@ -126,6 +130,8 @@ def test_price_alert_fires_once_when_the_price_crosses_its_level():
     assert manager.price_alerts == []
     with pytest.raises(ValueError, match="a price alert level must be a positive number, got -5"):
         manager.add_price_alert("BTCUSDT", -5)
+    with pytest.raises(ValueError, match="invalid symbol '<b>BTC</b>'"):
+        manager.add_price_alert("<b>BTC</b>", 65_000)
 
 
 async def test_sync_and_async_observers_see_every_change_and_a_failing_one_is_counted():
@@ -172,3 +178,25 @@ def test_the_store_refuses_a_path_it_cannot_open_and_defaults_to_the_user_data_d
     with pytest.raises((sqlite3.Error, OSError)):
         AlertStore(tmp_path / "file" / "alerts.sqlite")
     assert default_path().name == "thebot.sqlite" and "thebot-panel" in str(default_path())
+
+
+# -- the alert centre -----------------------------------------------------------------------------
+
+def test_the_alert_centre_escapes_alert_texts_in_rows_toasts_and_form_messages(monkeypatch):
+    toasts = []   # what Panel's toasts (HTML) would show
+    toasts_area = types.SimpleNamespace(info=lambda text, duration: toasts.append(text))
+    monkeypatch.setattr(pn.state, "_notification", toasts_area)
+    manager = AlertManager()
+    centre = AlertCenter(manager, symbols=["BTCUSDT"], toast_every_s=0)
+    hostile = '<img src=x onerror="window.__pwned=1">'
+    alert = manager.on_signal(signal(0, rule=hostile, side="<b>BUY</b>"))
+    centre.announce([alert])
+    centre.refresh()
+    centre.add_price_alert(hostile, 65_000)
+
+    [row] = centre.active.objects
+    shown = [row.objects[0].object, *toasts, centre.price_message.object]
+    assert all("<img" not in text and "<b>BUY" not in text for text in shown), shown
+    assert f'data-rule="{html.escape(hostile)}"' in shown[0]
+    assert "&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;" in toasts[0]
+    assert centre.price_message.object.startswith("⚠ invalid symbol &#x27;&lt;img")

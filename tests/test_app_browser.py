@@ -1,6 +1,11 @@
-"""The served app (`panel serve apps/live.py`) in headless Chromium, fed by the replay server on 127.0.0.1."""
+"""The served app (`panel serve apps/live.py`) in headless Chromium, fed by the replay server on 127.0.0.1; its news
+feed (`THEBOT_NEWS_FEEDS`) is a hostile RSS feed on 127.0.0.1."""
 
+import functools
+import http.server
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,15 +20,28 @@ from browser import (ThreadedReplay, candles, chromium, open_page, our_traceback
 
 pytestmark = pytest.mark.browser
 
+NEWS = Path(__file__).parent / "fixtures" / "news"
+
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def hostile_feed():
+    """tests/fixtures/news/hostile.rss.xml served on 127.0.0.1: markup, script and javascript: links in every field."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(NEWS))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hostile.rss.xml"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, hostile_feed):
     require_chromium()
     with ThreadedReplay(speed=60) as replay:
         db = tmp_path_factory.mktemp("served") / "alerts.sqlite"  # its own alerts, not other test apps' replays
         args = ["--source", "replay", "--replay-url", replay.rest_url, "--symbols", "btcusdt,ethusdt", "--db", str(db)]
         sessions = ("--check-unused-sessions", "500", "--unused-session-lifetime", "500")  # reap closed tabs fast
-        with panel_serve(args, serve_args=sessions) as (url, log), chromium() as browser:
+        with (panel_serve(args, serve_args=sessions, env={"THEBOT_NEWS_FEEDS": hostile_feed}) as (url, log),
+              chromium() as browser):
             yield replay, url, log, browser
 
 
@@ -185,3 +203,25 @@ def test_a_signal_shows_as_a_marker_and_an_alert_and_dismissing_removes_it(tab, 
     finally:
         replay.run(replay.resume)
     assert errors == []
+
+
+def test_a_hostile_news_feed_runs_no_script_and_links_only_to_http(tab):
+    page, errors, log = tab
+    page.get_by_text("News", exact=True).first.click()
+    titles = page.locator(".news-item .news-title")
+    titles.nth(3).wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)   # time for a broken <img onerror> or <svg onload> to fire, had one been made
+    assert page.evaluate("() => typeof window.__pwned") == "undefined"
+    assert titles.all_inner_texts() == ['<img src=x onerror="window.__pwned=1">',
+                                        '<svg onload="window.__pwned=7"> escaped twice', 'Bitcoin "quoted" & safe',
+                                        "Data link"]
+    feed = 'Evil <img src=x onerror="window.__pwned=6">Feed'
+    assert page.locator(".news-meta").first.inner_text().startswith(f"{feed} · ")
+    assert page.get_by_text(f"✓ {feed}: 4 items").count() == 1   # the feed's status line
+    news = page.locator(".news-item")
+    assert news.locator("img, svg, iframe, script").count() == 0
+    hrefs = page.locator("a").evaluate_all("anchors => anchors.map(a => a.getAttribute('href') || '')")
+    assert not [h for h in hrefs if h.strip().lower().startswith(("javascript:", "data:"))], hrefs
+    assert news.locator("a").evaluate_all("anchors => anchors.map(a => a.href)") == [
+        "https://news.example/btc?a=1&b=%222%22"]
+    assert errors == []   # nothing was even requested for the <img src=x>

@@ -1,9 +1,11 @@
 """Command-line options of the served app: bad ones are refused with a message that says what and why."""
 
+import re
+
 import pytest
 
-from browser import ThreadedReplay, chromium, our_tracebacks, panel_serve, require_chromium
-from thebot_panel.app import OptionError, hub_from_args, parser
+from browser import ROOT, ThreadedReplay, chromium, our_tracebacks, panel_serve, require_chromium
+from thebot_panel.app import OptionError, hub_from_args, page, parser
 
 
 def test_options_parse_to_what_the_hub_needs():
@@ -30,6 +32,19 @@ def test_a_malformed_notification_config_is_refused_naming_the_key(tmp_path):
     config.write_text('[email]\nhost = "127.0.0.1"\nport = "abc"\nsender = "bot@example.com"\nto = ["me@example.com"]\n')
     with pytest.raises(OptionError, match=r"notify config: \[email\] port must be an integer, got 'abc'"):
         hub_from_args(["--source", "replay", "--notify-config", str(config)])
+
+
+def test_a_bad_option_quoted_in_the_error_panel_is_escaped():
+    panel = page(["--symbols", '<img src=x onerror="window.__pwned=1">'])
+    assert "<img" not in panel.object and "invalid symbol &#x27;&lt;img src=x onerror=&quot;" in panel.object
+
+
+def test_every_panel_serve_command_we_document_listens_on_127_0_0_1_only():
+    # Bokeh's default address is every interface; the app's own servers default to 127.0.0.1 (test_broadcast,
+    # test_replay)
+    texts = [(ROOT / name).read_text() for name in ("README.md", "apps/live.py")]
+    commands = [c for text in texts for c in re.findall(r"panel serve apps/live\.py[^`\n]*", text)]
+    assert len(commands) >= 3 and all("--address 127.0.0.1" in c for c in commands), commands
 
 
 @pytest.mark.browser

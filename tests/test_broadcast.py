@@ -160,6 +160,11 @@ async def test_stop_closes_clients_with_going_away(broadcaster):
             await connect(f"ws://127.0.0.1:{broadcaster.port}/events", open_timeout=1)
 
 
+async def test_listens_on_127_0_0_1_only_by_default(broadcaster):
+    assert {sock.getsockname()[0] for sock in broadcaster._server.sockets} == {"127.0.0.1"}
+    assert broadcaster.url == f"ws://127.0.0.1:{broadcaster.port}/events"
+
+
 async def test_wrong_path_is_refused_with_404(broadcaster):
     for path in ("/", "/event", "/events/x"):
         with pytest.raises(InvalidStatus) as refused:

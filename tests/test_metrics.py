@@ -267,6 +267,11 @@ def test_a_row_shows_every_figure_with_its_css_hook():
     assert signals == '<span class="metric-signals">4</span>' and age == '<span class="metric-age">0.2 s ago</span>'
 
 
+def test_the_symbol_is_escaped():
+    row = metrics_row(snapshot(symbol='"><img src=x onerror=1>'))
+    assert "<img" not in row and row.startswith('<tr class="metrics-&quot;&gt;&lt;img src=x onerror=1&gt;">')
+
+
 @pytest.mark.parametrize("direction, color, arrow", [(1, UP, " ▲"), (-1, DOWN, " ▼"), (0, "inherit", " ")])
 def test_the_price_is_coloured_and_marked_by_the_tick_direction(direction, color, arrow):
     price = cells(metrics_row(snapshot(direction=direction)))[1]

@@ -1,5 +1,6 @@
 """News feeds against a real local HTTP server on 127.0.0.1: an RSS 2.0 and an Atom sample (tests/fixtures/news),
-a URL answering 500, one that is not XML, an XML sitemap, one that never answers and a closed port."""
+a hostile feed (markup, script and javascript: links in every field), a URL answering 500, one that is not XML,
+an XML sitemap, one that never answers and a closed port."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 
 from browser import free_port
 from recorders import HttpRecorder
-from thebot_panel.news import (DEFAULT_FEEDS, NewsFeeds, NewsItem, feed_urls, feeds_from_env, merge, plain_text,
-                               shown_url)
+from thebot_panel.news import (DEFAULT_FEEDS, NewsFeeds, NewsItem, feed_urls, feeds_from_env, merge, parse_feed,
+                               plain_text, shown_url)
 from thebot_panel.ui.news import NewsPanel, shorten, time_ago
 
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
@@ -24,6 +25,7 @@ MIN, HOUR = 60_000, 3_600_000
 async def server():
     routes = {"/wire.rss": (200, "application/rss+xml; charset=utf-8", (FIXTURES / "wire.rss.xml").read_bytes()),
               "/ledger.atom": (200, "application/atom+xml", (FIXTURES / "ledger.atom.xml").read_bytes()),
+              "/hostile.rss": (200, "application/rss+xml", (FIXTURES / "hostile.rss.xml").read_bytes()),
               "/broken": (500, "text/html", b"<h1>Internal Server Error</h1>"),
               "/text": (200, "text/plain", b"Hello! This is not a feed, just some text."),
               "/sitemap.xml": (200, "application/xml", b'<?xml version="1.0" encoding="UTF-8"?>'  # XML, not a feed
@@ -88,6 +90,26 @@ def test_merge_orders_by_time_and_keeps_undated_items_last():
 def test_plain_text_drops_tags_scripts_and_decodes_entities():
     assert plain_text("<p>BTC&nbsp;<b>up</b> 5&#37;</p><script>alert(1)</script><style>p{}</style><p>ETH flat</p>") \
         == "BTC up 5% ETH flat"
+
+
+async def test_a_hostile_feed_gives_plain_texts_as_written_and_only_http_links(server):
+    news = feeds(server, "/hostile.rss")
+    await news.refresh()
+    assert [(i.title, i.link, i.summary) for i in news.items()] == [
+        ('<img src=x onerror="window.__pwned=1">', "", "Read more"),   # plain text: kept as characters
+        ('<svg onload="window.__pwned=7"> escaped twice', "", 'bold <iframe src="javascript:window.__pwned=10">'),
+        ('Bitcoin "quoted" & safe', 'https://news.example/btc?a=1&b="2"', "An ordinary item with an https link."),
+        ("Data link", "", ""),                                          # javascript: and data: links dropped
+    ]
+    assert news.statuses()[0].title == 'Evil <img src=x onerror="window.__pwned=6">Feed'
+
+
+def test_a_title_declared_plain_text_is_kept_as_written():
+    atom = (b'<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><entry><id>1</id>'
+            b'<title type="text">BTC &lt;b&gt;up&lt;/b&gt; &amp; away</title>'
+            b'<summary type="html">&lt;b&gt;up&lt;/b&gt; &amp;amp; away</summary></entry></feed>')
+    [item] = parse_feed(atom, "https://a.example/atom.xml")[1]
+    assert (item.title, item.summary) == ("BTC <b>up</b> & away", "up & away")
 
 
 # -- failures -------------------------------------------------------------------------------------
@@ -217,6 +239,17 @@ async def test_panel_lists_items_and_explains_failing_feeds(server):
     assert lines[2] == (f"⚠ cannot reach {dead}: connection refused", ["news-status", "news-error"])
     assert lines[3] == ("✓ Chain Ledger: 3 items, updated just now", ["news-status"])
     assert view.button.label == "Refresh" and not view.button.disabled
+
+
+async def test_panel_escapes_every_text_of_a_hostile_feed_and_links_only_http(server):
+    view = NewsPanel(feeds(server, "/hostile.rss"))
+    await view.fetch()
+    page = "".join(p.object for p in [*view.status.objects, *view.list.objects])
+    for markup in ("<img", "<svg", "<iframe", "<script", "onerror=\"", "onload=\"", "href=\"javascript", "href=\"data"):
+        assert markup not in page
+    assert page.count("<a ") == 1 and '<a href="https://news.example/btc?a=1&amp;b=&quot;2&quot;"' in page
+    assert '<b class="news-title">&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;</b>' in page
+    assert "✓ Evil &lt;img src=x onerror=&quot;window.__pwned=6&quot;&gt;Feed: 4 items" in page
 
 
 async def test_panel_redraws_after_a_refresh_started_elsewhere(server):

@@ -254,6 +254,40 @@ async def test_an_unreachable_host_is_a_counted_failure_without_secrets(running)
     assert BOT_TOKEN not in json.dumps(stats)
 
 
+@pytest.mark.parametrize("failure", ["HTTP 500", "refused port"])
+async def test_a_failing_send_leaves_no_secret_in_any_log_line_stats_or_repr(serve, running, caplog, failure):
+    server = await serve()
+    server.status = 500
+    base = server.url if failure == "HTTP 500" else f"http://127.0.0.1:{free_port()}"
+    host = base.removeprefix("http://")
+    secrets = (BOT_TOKEN, "AAHsecretBotToken", DISCORD_SECRET, "HookPassw0rd", "PathTok3n", "QueryKey42")
+    channels = (TelegramChannel(token=BOT_TOKEN, chat_id="42", api_base=base),
+                WebhookChannel(f"http://hooker:HookPassw0rd@{host}/hooks/PathTok3n?key=QueryKey42"),
+                DiscordChannel(f"{base}/api/webhooks/1/{DISCORD_SECRET}"))
+    with caplog.at_level(logging.DEBUG):   # every logger at every level: httpx's and httpcore's included
+        notifier = await running(*channels, delivery=Delivery(timeout=1, attempts=2, backoff=0.01))
+        notifier.notify(alert())
+        await until(lambda: all(s["failed"] == 1 for s in notifier.stats().values()), timeout=5)
+
+    shown = caplog.text + repr(notifier) + str(notifier) + "".join(map(repr, channels)) + json.dumps(notifier.stats())
+    for secret in secrets:
+        assert secret not in shown
+    assert len([r for r in caplog.records if "failed after 2 attempt(s)" in r.getMessage()]) == 3
+    if failure == "HTTP 500":   # httpx logs each request line with its full URL: redacted while the notifier runs
+        assert f'HTTP Request: POST {base}/bot…/sendMessage "HTTP/1.1 500 Internal Server Error"' in caplog.text
+        assert len(server.requests) == 6
+
+
+async def test_http_log_redaction_lasts_from_start_to_stop():
+    notifier = Notifier([TelegramChannel(token=BOT_TOKEN, chat_id="42")])
+    httpx_log = logging.getLogger("httpx")
+    before = list(httpx_log.filters)
+    await notifier.start()
+    assert len(httpx_log.filters) == len(before) + 1
+    await notifier.stop()
+    assert httpx_log.filters == before
+
+
 async def test_a_burst_is_spaced_by_min_interval(serve, running):
     server = await serve()
     notifier = await running(SlackChannel(f"{server.url}/services/T/B/X"),

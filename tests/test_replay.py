@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Inval
 
 from thebot_panel.binance.events import BookTicker, Kline, ServerShutdown, Ticker24h, Trade, parse_message
 from thebot_panel.replay import Recording, ReplayServer, partial_candle
+from thebot_panel.replay.__main__ import _parser
 
 HALT_FILE = Path("/work/shared/data/binance/klines/spot_ohlcv/BTCUSDT-1m-2023-03-16_to_2023-05-01.csv.gz")
 TICK_FILE = Path(__file__).parent / "fixtures" / "ticks" / "btcusdt_20240808_2354-2357.hftbacktest.gz"
@@ -563,6 +564,17 @@ def replay_cli(*args):
             proc.terminate()
             _, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in stderr and "destroyed" not in stderr
+
+
+async def test_the_server_listens_on_127_0_0_1_only_by_default(bundled):
+    async with ReplayServer(bundled) as server:
+        assert {sock.getsockname()[0] for sock in server._server.sockets} == {"127.0.0.1"}
+        assert server.ws_url.startswith("ws://127.0.0.1:") and server.rest_url.startswith("http://127.0.0.1:")
+
+
+def test_cli_listens_on_127_0_0_1_unless_told_otherwise():
+    assert _parser().parse_args([]).host == "127.0.0.1"
+    assert _parser().parse_args(["--host", "0.0.0.0"]).host == "0.0.0.0"
 
 
 def test_cli_serves_and_answers_ping():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import html
 import logging
 
 import panel as pn
@@ -98,14 +99,15 @@ def hub_from_args(argv) -> FeedHub:
 
 
 def page(argv):
-    """The dashboard for ``argv``, or a clear error panel (and one log line) when an option is bad."""
+    """The dashboard for ``argv``, or a clear error panel (and one log line) when an option is bad; the error,
+    which may quote the option's value, is HTML-escaped."""
     from .ui.dashboard import Dashboard
 
     try:
         hub = hub_from_args(argv)
     except OptionError as exc:
         log.error("bad option: %s", exc)
-        return pn.pane.Alert(f"**Cannot start: {exc}**\n\n```\n{parser().format_usage()}```",
+        return pn.pane.Alert(f"**Cannot start: {html.escape(str(exc))}**\n\n```\n{parser().format_usage()}```",
                              alert_type="danger", name="error")
     hub.ensure_started()
     return Dashboard(hub).template()

@@ -135,9 +135,10 @@ class Broadcaster:
     ``follow(market)`` for a ``MarketGraph``'s candles and signals, ``watch_status(hub)`` for the feed hub's
     status, ``hub.alerts.subscribe(broadcaster.publish)`` for alerts (new ones and state changes).
 
-    ``port=0`` picks a free port. ``max_queue``: frames queued per client before its oldest are dropped.
-    ``send_buffer``: the OS send buffer (``SO_SNDBUF``, bytes) of each client's socket; None keeps the OS's
-    autotuning, which may hold megabytes for a stalled client before its queue starts dropping.
+    ``host`` defaults to 127.0.0.1 (this machine only); ``port=0`` picks a free port. ``max_queue``: frames
+    queued per client before its oldest are dropped. ``send_buffer``: the OS send buffer (``SO_SNDBUF``, bytes)
+    of each client's socket; None keeps the OS's autotuning, which may hold megabytes for a stalled client before
+    its queue starts dropping.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, max_queue: int = 1000,

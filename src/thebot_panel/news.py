@@ -49,8 +49,9 @@ MAX_BYTES = 5_000_000
 
 @dataclass(frozen=True, slots=True)
 class NewsItem:
-    """One article. ``published``: int ms UTC, None when the feed gives no date; ``summary``: plain
-    text (tags removed, entities decoded, whitespace collapsed); ``link``: http(s) URL or ``""``."""
+    """One article. ``published``: int ms UTC, None when the feed gives no date; ``feed``, ``title`` and
+    ``summary``: plain text, one line (``feed_text``), still to be escaped wherever it is shown as HTML;
+    ``link``: http(s) URL or ``""`` (``javascript:``, ``data:`` and other schemes are dropped)."""
 
     feed: str
     title: str
@@ -144,6 +145,15 @@ def plain_text(markup: str) -> str:
     return re.sub(r"\s+", " ", "".join(parser.parts)).strip()
 
 
+def feed_text(element: Mapping, key: str) -> str:
+    """``element[key]`` of a parsed feed or entry (``"title"``, ``"summary"``) as one line of plain text: HTML
+    (as feedparser sanitized it) through ``plain_text``; declared plain text (``<key>_detail`` type ``text/plain``,
+    e.g. an Atom ``type="text"`` title) as written, so ``<img src=x>`` in it stays those characters. Not escaped."""
+    value = element.get(key) or ""
+    plain = (element.get(f"{key}_detail") or {}).get("type") == "text/plain"
+    return re.sub(r"\s+", " ", value).strip() if plain else plain_text(value)
+
+
 def _ms(struct: time.struct_time | None) -> int | None:
     return None if struct is None else calendar.timegm(struct) * 1000
 
@@ -155,15 +165,16 @@ def _http_link(link: str | None) -> str:
 
 def parse_feed(content: bytes, url: str, headers: Mapping[str, str] = {}) -> tuple[str, list[NewsItem]]:
     """``(feed title, items)`` of an RSS/Atom document fetched from ``url`` (relative links resolve
-    against it); ``FeedError`` when it is not a feed."""
+    against it; only http(s) links are kept); ``FeedError`` when it is not a feed. Texts are plain, not escaped."""
     parsed = feedparser.parse(io.BytesIO(content),  # a stream: feedparser would open a bytes "path"
                               response_headers={**headers, "content-location": url})
     if not parsed.entries and (parsed.bozo or not parsed.version):
         raise FeedError(f"{shown_url(url)} is not an RSS/Atom feed")
-    title = plain_text(parsed.feed.get("title", "")) or urlsplit(url).hostname
-    items = [NewsItem(feed=title, title=plain_text(e.get("title", "")) or "(untitled)", link=_http_link(e.get("link")),
+    title = feed_text(parsed.feed, "title") or urlsplit(url).hostname
+    items = [NewsItem(feed=title, title=feed_text(e, "title") or "(untitled)",
+                      link=_http_link(e.get("link")),
                       published=_ms(e.get("published_parsed") or e.get("updated_parsed")),
-                      summary=plain_text(e.get("summary", "")))
+                      summary=feed_text(e, "summary"))
              for e in parsed.entries]
     return title, items
 

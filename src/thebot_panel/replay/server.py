@@ -260,7 +260,8 @@ def _http_json(status: int, payload: object) -> Response:
 
 
 class ReplayServer:
-    """Replays a ``Recording`` as Binance spot kline, ticker (and tick) streams and REST, on one port of ``host``.
+    """Replays a ``Recording`` as Binance spot kline, ticker (and tick) streams and REST, on one port of ``host``
+    (default 127.0.0.1: this machine only).
 
     ``recording``: defaults to the bundled sample. ``port=0`` picks a free port. ``start``: replay
     clock at start-up, ms / ISO-8601 (naive = UTC) / datetime; default the recording start + 7 days

@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
+from ..binance.streams import normalize_symbol
 from ..prices import price_text
 from .rules import Signal
 
@@ -118,10 +119,13 @@ class AlertManager:
                            signal.strength, signal.open_time)
 
     def add_price_alert(self, symbol: str, level: float) -> PriceAlert:
-        """Alert once when ``symbol`` crosses ``level``; ``ValueError`` for a level that is not a positive number."""
+        """Alert once when ``symbol`` (upper-cased) crosses ``level``; ``ValueError`` for a symbol that cannot be a
+        Binance symbol (2-20 letters or digits, so no markup reaches a message) or a level that is not a positive
+        number."""
+        symbol = normalize_symbol(symbol or "")
         if not isinstance(level, (int, float)) or not level > 0:
             raise ValueError(f"a price alert level must be a positive number, got {level!r}")
-        alert = PriceAlert(symbol.upper(), float(level))
+        alert = PriceAlert(symbol, float(level))
         self.price_alerts.append(alert)
         return alert
 

@@ -3,7 +3,9 @@
 ``Notifier.notify(alert)`` only puts the alert on each channel's bounded queue; one worker task per
 channel delivers it with a timeout per attempt, retries with exponential backoff and a minimum
 interval between sends. A failing or hanging channel therefore never blocks the caller nor the
-other channels. Secrets (webhook URLs, bot tokens, passwords) never appear in repr, stats or logs.
+other channels. Secrets (webhook URLs, bot tokens, passwords) never appear in repr, stats or logs:
+error texts are redacted (``Channel.redact``), and while a notifier runs, the request lines httpx logs
+at INFO (``HTTP Request: POST https://api.telegram.org/bot<token>/...``) are redacted too.
 
 A channel is a small frozen dataclass: its fields are its configuration (the same names as the
 TOML keys), ``env`` maps fields to environment variables, and an HTTP channel only says how to
@@ -80,13 +82,16 @@ def _plain_prefix(path: str) -> list[str]:
 
 
 def _url_secrets(url: str) -> list[str]:
-    """The parts of ``url`` that ``mask_url`` hides (for scrubbing error texts)."""
+    """The parts of ``url`` that ``mask_url`` hides (for scrubbing error texts): the URL, its hidden path (whole
+    and segment by segment), query values and user info. A part under 4 characters (e.g. a webhook id ``1``) is
+    not scrubbed on its own: so short a part is no credential, and scrubbing it would garble any text
+    (``HTTP/1.1`` -> ``HTTP/….…``)."""
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/")[1:] if s]
     hidden = segments[len(_plain_prefix(parts.path)):]
     query = [value for _, value in parse_qsl(parts.query) if value]
     userinfo = [s for s in (parts.username, parts.password) if s]
-    return [url, *hidden, *query, *userinfo]
+    return [url, *(s for s in ("/".join(hidden), *hidden, *query, *userinfo) if len(s) >= 4)]
 
 
 def _check_url(channel: str, key: str, url: str) -> None:
@@ -136,6 +141,26 @@ class Channel:
         return f"{type(self).__name__}({self.target})"
 
     __str__ = __repr__
+
+
+class _Redactor(logging.Filter):
+    """Rewrites a log record whose text holds a secret of ``channels`` with the secrets replaced by ``…``."""
+
+    def __init__(self, channels: list[Channel]):
+        super().__init__()
+        self.channels = channels
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = redacted = record.getMessage()
+        for channel in self.channels:
+            redacted = channel.redact(redacted)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+#: Loggers of the HTTP stack that write request URLs: httpx logs every request line at INFO.
+HTTP_LOGGERS = ("httpx",)
 
 
 @dataclass(frozen=True, repr=False)
@@ -399,6 +424,7 @@ class Notifier:
         self._http: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
+        self._redactor = _Redactor(self.channels)
 
     @property
     def channels(self) -> list[Channel]:
@@ -419,9 +445,12 @@ class Notifier:
             worker.put(alert)
 
     async def start(self) -> None:
-        """Start one worker task per channel (idempotent)."""
+        """Start one worker task per channel (idempotent); until ``stop``, the channels' secrets are redacted from
+        the records of ``HTTP_LOGGERS``."""
         if self._http is not None:
             return
+        for name in HTTP_LOGGERS:
+            logging.getLogger(name).addFilter(self._redactor)
         self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
         self._http = httpx.AsyncClient(timeout=self.delivery.timeout)
         for worker in self._workers.values():
@@ -448,6 +477,8 @@ class Notifier:
             w.task = None
         await self._http.aclose()
         self._http = self._loop = self._thread = None
+        for name in HTTP_LOGGERS:
+            logging.getLogger(name).removeFilter(self._redactor)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """``{channel name: {"sent", "failed", "retries", "dropped", "last_error", "last_sent", "queued", "target"}}``;

@@ -62,7 +62,10 @@ class AlertCenter(LiveView):
     New alerts also show as a toast in this session (Panel notifications, when the app enables them; at
     most one every ``toast_every_s``, summing up the alerts raised meanwhile) and, opted in, as a browser
     notification with a beep; these go out on every tab. The manager's changes are buffered and applied
-    every ``period_ms`` from the session's own callback, while the view is ``visible``. CSS hooks for tests and styling:
+    every ``period_ms`` from the session's own callback, while the view is ``visible``. Alert texts (symbol, rule,
+    message) are HTML-escaped wherever they are shown as HTML: the active rows, the toasts (Panel's toasts render
+    HTML) and the price-alert lines; the history table and browser notifications show them as text.
+    CSS hooks for tests and styling:
     ``.active-alert`` rows holding an ``.alert-line`` (with ``data-id``, ``data-symbol``, ``data-interval``,
     ``data-rule``, ``data-side``, ``data-price``) and a ``.dismiss-<id>`` button.
     """
@@ -104,13 +107,13 @@ class AlertCenter(LiveView):
         try:
             watch = self.alerts.add_price_alert(symbol, level)
         except ValueError as exc:
-            self.price_message.object = f"⚠ {exc}"
+            self.price_message.object = f"⚠ {html.escape(str(exc))}"
             return
         self.price_message.object = self._watching() or ""
         log.info("price alert: %s %s", watch.symbol, watch.rule)
 
     def _watching(self) -> str:
-        return "Watching: " + ", ".join(f"{w.symbol} {w.rule}" for w in self.alerts.price_alerts) \
+        return "Watching: " + html.escape(", ".join(f"{w.symbol} {w.rule}" for w in self.alerts.price_alerts)) \
             if self.alerts.price_alerts else ""
 
     def dismiss(self, alert_id: int) -> None:
@@ -136,7 +139,7 @@ class AlertCenter(LiveView):
         if self.toasts and pn.state.notifications is not None:
             newest = self._untoasted[-1].message
             text = newest if len(self._untoasted) == 1 else f"{len(self._untoasted)} new alerts · newest: {newest}"
-            pn.state.notifications.info(text, duration=4000)
+            pn.state.notifications.info(html.escape(text), duration=4000)
         self._untoasted, self._toasted_at = [], now
 
     def refresh(self) -> None:
@@ -171,7 +174,8 @@ class AlertCenter(LiveView):
         color = {"BUY": "#26a69a", "UP": "#26a69a"}.get(alert.side, "#ef5350")
         attributes = " ".join(f'data-{k}="{html.escape(str(getattr(alert, k)))}"'
                               for k in ("id", "symbol", "interval", "rule", "side", "price"))
-        text = pn.pane.HTML(f'<span class="alert-line" {attributes}><b style="color:{color}">{alert.side}</b> '
+        side = html.escape(alert.side)
+        text = pn.pane.HTML(f'<span class="alert-line" {attributes}><b style="color:{color}">{side}</b> '
                             f'{html.escape(alert.message.split(" ", 1)[1])}</span>', sizing_mode="stretch_width")
         return pn.Row(text, button, sizing_mode="stretch_width", css_classes=["active-alert"])
 

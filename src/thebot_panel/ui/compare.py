@@ -8,6 +8,8 @@ symbol in batch only when its book gained a closed candle.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -142,7 +144,8 @@ class Compare(LiveView):
 
     # ---- views ---------------------------------------------------------------------------------
     def _figure(self):
-        """A figure with one line per selected symbol over a fresh source (named ``"compare"``)."""
+        """A figure with one line per selected symbol over a fresh source (named ``"compare"``); the symbol is
+        HTML-escaped in the hover, whose template Bokeh renders as HTML."""
         self.source = LiveSource({"open_time": [], **{s: [] for s in self.symbols}}, name="compare")
         self._shown = None
         fig = figure(x_axis_type="datetime", height=380, sizing_mode="stretch_width", name="compare chart",
@@ -152,9 +155,9 @@ class Compare(LiveView):
         for symbol, color in zip(self.symbols, LINE_COLORS * 8):
             line = fig.line("open_time", symbol, source=self.source, color=color, line_width=1.6,
                             legend_label=symbol)
-            fig.add_tools(HoverTool(renderers=[line], tooltips=[("", symbol), ("time", "@open_time{%F %H:%M}"),
-                                                                ("change", f"@{symbol}{{+0.00}} %")],
-                                    formatters={"@open_time": "datetime"}))
+            tooltips = [("", html.escape(symbol)), ("time", "@open_time{%F %H:%M}"),
+                        ("change", f"@{symbol}{{+0.00}} %")]
+            fig.add_tools(HoverTool(renderers=[line], tooltips=tooltips, formatters={"@open_time": "datetime"}))
         fig.yaxis.axis_label = "% change"
         if self.symbols:
             fig.legend.click_policy = "hide"

@@ -3,6 +3,7 @@ and spread, signals today, last update age, messages/s and the end-to-end latenc
 
 from __future__ import annotations
 
+import html
 import math
 import time
 
@@ -25,7 +26,8 @@ COLUMNS = ("symbol", "last price", "24 h change", "24 h volume", "bid", "ask", "
 def metrics_row(m: dict, focus: bool = False) -> str:
     """One symbol's table row for ``MarketMetrics.snapshot(...)`` (CSS hooks ``tr.metrics-<symbol>`` and
     ``.metric-<name>`` cells), highlighted when ``focus`` (the charted symbol); the 24 h figures are marked
-    ``(candles)`` when they come from the candles."""
+    ``(candles)`` when they come from the candles. The symbol is HTML-escaped."""
+    symbol = html.escape(m["symbol"])
     color = {1: UP, -1: DOWN}.get(m["direction"], "inherit")
     arrow = {1: "▲", -1: "▼"}.get(m["direction"], "")
     change = m["change_24h_pct"]
@@ -34,7 +36,7 @@ def metrics_row(m: dict, focus: bool = False) -> str:
     from_candles = (' <small title="no @ticker: from the candles">(candles)</small>'
                     if m["source_24h"] == "candles" else "")
     cells = [
-        f'<b>{m["symbol"]}</b>',
+        f'<b>{symbol}</b>',
         f'<span class="metric-price" style="color:{color};font-weight:600">{_num(m["price"], ",.8g")} {arrow}</span>',
         f'<span class="metric-change" style="color:{change_color}">{_num(change, "+.2f")} %</span>{from_candles}',
         f'<span class="metric-volume">{_num(m["volume_24h"], ",.2f")}</span>',
@@ -45,7 +47,7 @@ def metrics_row(m: dict, focus: bool = False) -> str:
         f'<span class="metric-age">{age}</span>',
     ]
     style = ' style="background:rgba(126,87,194,.18)"' if focus else ""
-    return f'<tr class="metrics-{m["symbol"]}"{style}>' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    return f'<tr class="metrics-{symbol}"{style}>' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
 def metrics_html(snapshots: list[dict], focus: str | None = None) -> str:

@@ -34,7 +34,9 @@ def shorten(text: str, length: int = 200) -> str:
 
 class NewsPanel(LiveView):
     """The ``shown`` newest items of ``feeds`` (title linked to the article, feed, time ago, short
-    summary), one status line per feed and a **Refresh** button.
+    summary), one status line per feed and a **Refresh** button. A feed is outside text: its titles, names,
+    summaries, links and error messages are HTML-escaped here, and only http(s) links (``NewsItem.link``)
+    become anchors, so a hostile feed can neither run script in the page nor link to ``javascript:``.
 
     Redraws within ``period_ms`` of each refresh of ``feeds`` (whoever started it: ``feeds.run``, this
     button, another session) and every minute (the "time ago"). The feeds' periodic fetch
