@@ -66,6 +66,8 @@ class FeedHub(param.Parameterized):
 
     ``symbols``/``interval`` are validated at construction (``ValueError`` naming the bad value);
     symbols are checked against the source's exchangeInfo in ``start()`` before the socket opens.
+    ``socket_options`` go to ``MarketSocket`` (e.g. ``watchdog_timeout``, ``budget``); ``rest_timeout`` (s) to
+    ``RestClient``. Every market's history is kept whole by a ``backfill.Backfill`` job.
     """
 
     source = param.Selector(default="auto", objects=list(SOURCES), constant=True)
@@ -100,7 +102,8 @@ class FeedHub(param.Parameterized):
     _shared: FeedHub | None = None
 
     def __init__(self, ws_url: str | None = None, rest_url: str | None = None, replay_url: str | None = None,
-                 replay_data=None, replay_start=None, **params):
+                 replay_data=None, replay_start=None, socket_options: dict | None = None, rest_timeout: float = 10.0,
+                 **params):
         if "symbols" in params:
             params["symbols"] = [normalize_symbol(s) for s in params["symbols"]]
         for name in ("interval", "confirm_interval"):
@@ -109,6 +112,7 @@ class FeedHub(param.Parameterized):
         super().__init__(**params)
         self._ws_url, self._rest_url, self._replay_url = ws_url, rest_url, replay_url
         self._replay_data, self._replay_start = replay_data, replay_start
+        self._socket_options, self._rest_timeout = socket_options or {}, rest_timeout
         self.source_stream = Stream(asynchronous=True)
         self.metrics = MarketMetrics(clock=lambda: float("nan"))  # the feed's clock, once the source is known
         self.metrics_sink = self.source_stream.sink(self.metrics.on_event)
@@ -192,7 +196,8 @@ class FeedHub(param.Parameterized):
             self.backfill = Backfill(self.rest, self.source_stream, self.warmup)
             for graph in self.graphs.values():
                 self.backfill.follow(graph)
-            self.socket = MarketSocket(ws_url, streams, on_status=self._on_status, clock=self._exchange_clock)
+            self.socket = MarketSocket(ws_url, streams, on_status=self._on_status, clock=self._exchange_clock,
+                                       **self._socket_options)
             self._steer_replay()
             self.socket.start()
             self._spawn(self._consume())
@@ -218,7 +223,7 @@ class FeedHub(param.Parameterized):
     async def _resolve_source(self) -> tuple[str, str]:
         if self.source in ("auto", "binance") and self._replay_url is None:
             rest_url = self._rest_url or BINANCE_REST_URL
-            self.rest = RestClient(rest_url)
+            self.rest = RestClient(rest_url, self._rest_timeout)
             try:
                 offset = await asyncio.wait_for(self.rest.server_time(), self.probe_timeout) - time.time_ns() // 10**6
                 self.source_label = f"live: {self._ws_url or BINANCE_WS_URL}"
@@ -249,7 +254,7 @@ class FeedHub(param.Parameterized):
             self.replay_badge = self.replay.describe()
             self.metrics.clock = self._exchange_clock = self.replay.now_ms
             self.metrics.speed = lambda: None if self.replay.speed == "max" else self.replay.speed
-        self.rest = RestClient(rest_url)
+        self.rest = RestClient(rest_url, self._rest_timeout)
         self.source_label = f"replay: {ws_url}"
         log.info("source: %s (%s)", self.source_label, self.replay_badge)
         return ws_url, rest_url

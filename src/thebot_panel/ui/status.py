@@ -1,4 +1,5 @@
-"""The status strip: source, connection status, last message age, messages/s, and the replay badge."""
+"""The status strip: source, connection status, last message age, messages/s, counters (socket, backfill, connection
+budget), the replay badge, and what is wrong now."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def status_html(stats: dict) -> str:
         f'<span class="rate">{stats["messages_per_second"]:.1f} msg/s</span>',
         f'<span class="counts">{stats["received"]:,} received · {stats["malformed"]} malformed · '
         f'{stats["dropped"]} dropped · {stats["reconnects"]} reconnects</span>',
+        f'<span class="backfill">{stats["gaps_filled"]}/{stats["gaps_seen"]} gaps filled · '
+        f'{stats["exchange_gaps"]} exchange gaps · {stats["rest_retries"]} REST retries</span>',
+        f'<span class="budget">{stats["connection_attempts"]}/{stats["connection_budget"]} connections '
+        f'per 5 min</span>',
     ]
     if stats["replay"]:
         parts.insert(0, f'<span class="replay-badge" style="background:#7e57c2;color:white;padding:2px 8px;'
