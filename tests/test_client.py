@@ -8,6 +8,7 @@ import orjson
 import pytest
 from websockets.asyncio.server import serve
 
+from thebot_panel.binance import client
 from thebot_panel.binance.client import BinanceError, ConnectionBudget, Connected, MarketSocket, Status
 from thebot_panel.binance.events import Kline
 from thebot_panel.binance.rest import BinanceAPIError, RestClient
@@ -249,5 +250,25 @@ async def test_concurrent_subscribes_share_the_control_rate_and_all_streams_end_
             assert sorted(await socket.list_subscriptions()) == sorted(names)
             await asyncio.gather(*(socket.unsubscribe([name]) for name in names))
         assert socket.counters.reconnects == 0 and replay.connections_opened == 1  # never closed for 1008
+    finally:
+        await socket.stop()
+
+
+async def test_more_streams_than_one_connection_carries_open_more_connections(replay, monkeypatch):
+    monkeypatch.setattr(client, "MAX_STREAMS", 4)  # Binance: 1024; the replay knows only a few dozen stream names
+    names = [f"{s}@kline_{i}" for s in ("btcusdt", "ethusdt") for i in ("1m", "3m", "5m", "15m", "30m")]
+    socket = MarketSocket(replay.ws_url, names[:6])
+    socket.start()
+    try:
+        await socket.subscribe(names[6:])
+        assert [len(c.streams) for c in socket.connections] == [4, 4, 2]
+        async with asyncio.timeout(10):
+            while socket.status is not Status.CONNECTED:
+                await asyncio.sleep(0.02)
+        assert sorted(await socket.list_subscriptions()) == sorted(names) and replay.connections_opened == 3
+        seen = {(k.symbol, k.interval) for k in await next_klines(socket, 200)}
+        assert seen == {(s.upper(), i) for s in ("btcusdt", "ethusdt") for i in ("1m", "3m", "5m", "15m", "30m")}
+        await socket.unsubscribe(names[8:])
+        assert [len(c.streams) for c in socket.connections] == [4, 4]  # the emptied connection is closed
     finally:
         await socket.stop()

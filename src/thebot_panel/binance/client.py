@@ -176,17 +176,225 @@ def _merged(requests: list[_Request]) -> list[_Request]:
     return merged
 
 
-class MarketSocket:
-    """A self-healing connection to Binance's combined market streams.
+class _Connection:
+    """One websockets connection of a ``MarketSocket`` and its streams (at most ``MAX_STREAMS``): its own
+    reconnect loop, control sender and pending requests; the queue, counters and budget are the socket's."""
 
-    ``streams``: initial stream names (``btcusdt@kline_1m``...), at most ``MAX_STREAMS``. Reconnects after
-    an exponential backoff with jitter (``backoff_initial`` doubling to ``backoff_max`` seconds; ``max_attempts``
-    None = forever); the backoff is kept until a connection has delivered data for ``stable_after`` seconds, so
-    a server that accepts and then closes is not hammered. Reconnects soon (0.5–1.5 s) on ``serverShutdown``,
-    at once before the 24-hour limit and when no message arrived for ``watchdog_timeout`` seconds. Never more
-    than ``budget`` (a ``ConnectionBudget``) attempts per 5 minutes: beyond it, it waits and says so in
-    ``error``. ``queue_size`` bounds the queue between socket and pipeline (overflow policy: see module
-    docstring). Read events with ``await get()``. ``connected_at``: ``time.monotonic()`` of the last connection.
+    def __init__(self, socket: MarketSocket, streams: list[str]):
+        self.socket, self.streams = socket, streams
+        self.status = Status.DISCONNECTED
+        self.error: str | None = None
+        self.connected_at = 0.0
+        self.last_message_at: float | None = None
+        self.stopping = False
+        self.ws = None
+        self.task: asyncio.Task | None = None
+        self.outbox: asyncio.Queue[_Request] = asyncio.Queue()
+        self.pending: dict[int, _Request] = {}
+        self.bucket = TokenBucket(CONTROL_PER_SECOND)
+        self.connected_once = False
+
+    def url(self) -> str:
+        base = self.socket.url
+        return f"{base}/stream?streams={'/'.join(self.streams)}" if self.streams else f"{base}/stream"
+
+    def start(self) -> None:
+        self.stopping = False
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="binance-socket")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.stopping = True
+            if self.ws is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.ws.close(1000, "client stopping"), 2.0)
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+        self._set_status(Status.DISCONNECTED)
+
+    def _set_status(self, status: Status, error: str | None = None) -> None:
+        self.status, self.error = status, error
+        self.socket._status_changed()
+
+    def _waiting(self) -> Status:
+        return Status.RECONNECTING if self.connected_once else Status.CONNECTING
+
+    async def _run(self) -> None:
+        socket, failures = self.socket, 0
+        while True:
+            await self._within_budget()
+            if self.connected_once:
+                socket.counters.reconnects += 1
+            self._set_status(self._waiting(), self.error)
+            delay, opened, asked = None, None, list(self.streams)
+            try:
+                socket.budget.spend()
+                async with connect(self.url(), open_timeout=socket.open_timeout,
+                                   max_size=2**22, compression=None) as ws:
+                    self.ws, self.connected_at = ws, opened = ws, time.monotonic()
+                    socket._enqueue(Connected(resync=self.connected_once, at=opened))
+                    self.connected_once = True
+                    self._set_status(Status.CONNECTED)
+                    missed = [s for s in self.streams if s not in asked]  # subscribed while connecting
+                    if missed:
+                        self.outbox.put_nowait(_Request("SUBSCRIBE", missed, []))
+                    sender = asyncio.get_running_loop().create_task(self._send_controls(ws))
+                    try:
+                        delay = await self._receive(ws)
+                    finally:
+                        sender.cancel()
+                    failures = 0 if self._was_stable(opened) else failures + 1
+            except asyncio.CancelledError:
+                raise
+            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                failures = 1 if self._was_stable(opened) else failures + 1
+                self.error = f"{type(exc).__name__}: {exc}"
+                if not self.stopping:
+                    log.warning("socket %s: %s", socket.url, self.error)
+                if socket.max_attempts is not None and failures >= socket.max_attempts:
+                    self._set_status(Status.ERROR, self.error)
+                    return
+            finally:
+                self.ws = None
+                self._settle_pending()
+            self._set_status(self._waiting(), self.error)
+            if failures:
+                backoff = min(socket.backoff_max, socket.backoff_initial * 2 ** (failures - 1))
+                delay = max(delay or 0.0, backoff / 2 + random.uniform(0, backoff / 2))
+            if delay:
+                await asyncio.sleep(delay)
+
+    def _was_stable(self, opened: float | None) -> bool:
+        """Whether the connection opened at ``opened`` (None: never opened) delivered data for ``stable_after`` s."""
+        last = self.last_message_at
+        return opened is not None and last is not None and last >= opened and last - opened >= self.socket.stable_after
+
+    async def _within_budget(self) -> None:
+        budget = self.socket.budget
+        while (wait := budget.wait_s()) > 0:
+            self.error = (f"connection budget used: {budget.limit} attempts in {budget.window_s:.0f} s; "
+                          f"next attempt in {wait:.0f} s")
+            log.warning("socket %s: %s", self.socket.url, self.error)
+            self._set_status(self._waiting(), self.error)
+            await asyncio.sleep(wait)
+
+    async def _receive(self, ws) -> float | None:
+        """Read until the connection must be replaced: returns the delay before the next connection (None: at
+        once), raises on failure."""
+        socket, counters = self.socket, self.socket.counters
+        opened = time.monotonic()
+        watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws, opened))
+        try:
+            async for raw in ws:
+                now = self.last_message_at = time.monotonic()
+                counters.count(now)
+                try:
+                    event = parse_message(raw)
+                except MalformedMessage as exc:
+                    counters.malformed += 1
+                    log.debug("skipped malformed message: %s", exc)
+                    continue
+                if socket.clock is not None and not socket._in_clock_window(event):
+                    counters.malformed += 1
+                    log.debug("skipped an event far from the exchange clock: %r", event)
+                    continue
+                counters.parsed += 1
+                if type(event) is ControlReply:
+                    self._answer(event)
+                elif type(event) is ServerShutdown:
+                    log.info("serverShutdown received: reconnecting soon")
+                    return random.uniform(0.5, 1.5)
+                else:
+                    socket._enqueue(event)
+                if now - opened > MAX_CONNECTION_AGE_S:
+                    return None
+        finally:
+            fired = watchdog.done() and not watchdog.cancelled() and watchdog.result()
+            watchdog.cancel()
+        if fired:
+            return None
+        raise ConnectionError(f"server closed the connection (code {ws.close_code}, {ws.close_reason or 'no reason'})")
+
+    async def _watchdog(self, ws, opened: float) -> bool:
+        """Close ``ws`` when no message arrived for ``watchdog_timeout`` seconds; True once it has."""
+        timeout = self.socket.watchdog_timeout
+        while True:
+            await asyncio.sleep(timeout / 4)
+            quiet = time.monotonic() - max(opened, self.last_message_at or opened)
+            if quiet > timeout:
+                log.warning("watchdog: no message for %.1f s: reconnecting", quiet)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(1000, "watchdog: no message"), 2.0)
+                return True
+
+    async def _send_controls(self, ws) -> None:
+        """The one sender of control frames on ``ws``: paced by the token bucket; SUBSCRIBE (or UNSUBSCRIBE)
+        requests waiting together go out as one frame."""
+        while True:
+            waiting = [await self.outbox.get()]
+            while not self.outbox.empty():
+                waiting.append(self.outbox.get_nowait())
+            for request in _merged(waiting):
+                request_id = next(self.socket._ids)
+                message = {"method": request.method, "id": request_id}
+                if request.params is not None:
+                    message["params"] = request.params
+                await self.bucket.take()
+                self.pending[request_id] = request
+                await ws.send(orjson.dumps(message).decode())
+
+    def _answer(self, reply: ControlReply) -> None:
+        request = self.pending.pop(reply.id, None)
+        for future in request.futures if request is not None else ():
+            if not future.done():
+                future.set_result(reply)
+
+    def _settle_pending(self) -> None:
+        """The connection is gone: SUBSCRIBE/UNSUBSCRIBE requests are done (the next connection's URL holds the
+        wanted streams); other requests fail with ``ConnectionError``."""
+        requests = list(self.pending.values())
+        while not self.outbox.empty():
+            requests.append(self.outbox.get_nowait())
+        self.pending.clear()
+        for request in requests:
+            for future in request.futures:
+                if future.done():
+                    continue
+                if request.method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+                    future.set_result(ControlReply(None))
+                else:
+                    future.set_exception(ConnectionError(f"connection lost before the {request.method} reply"))
+
+    async def control(self, method: str, params: list | None = None, timeout: float = 10.0):
+        if self.ws is None:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self.outbox.put_nowait(_Request(method, None if params is None else list(params), [future]))
+        reply: ControlReply = await asyncio.wait_for(future, timeout)
+        if reply.error:
+            raise BinanceError(f"{method} {params or ''} refused: {reply.error.get('msg')} "
+                               f"(code {reply.error.get('code')})")
+        return reply.result
+
+
+class MarketSocket:
+    """A self-healing feed of Binance's combined market streams, on as many connections as its streams need.
+
+    ``streams``: initial stream names (``btcusdt@kline_1m``...); each connection carries at most ``MAX_STREAMS``
+    (Binance's limit), so more open another connection; all of them feed one queue and share the counters and the
+    connection budget. A connection reconnects after an exponential backoff with jitter (``backoff_initial``
+    doubling to ``backoff_max`` seconds; ``max_attempts`` None = forever); the backoff is kept until a connection
+    has delivered data for ``stable_after`` seconds, so a server that accepts and then closes is not hammered.
+    Reconnects soon (0.5–1.5 s) on ``serverShutdown``, at once before the 24-hour limit and when no message
+    arrived for ``watchdog_timeout`` seconds. Never more than ``budget`` (a ``ConnectionBudget``) attempts per 5
+    minutes: beyond it, it waits and says so in ``error``. ``queue_size`` bounds the queue between socket and
+    pipeline (overflow policy: see module docstring). Read events with ``await get()``.
+
+    ``status`` is the worst of the connections' (CONNECTED only when all are), ``error`` the first error of a
+    connection that is not connected, ``connected_at`` the ``time.monotonic()`` of the latest connection.
 
     ``clock`` (optional): the exchange's time now, ms since the epoch (UTC). With it, an event whose time is
     more than ``clock_window_ms`` from it, or a kline not overlapping [now - window, now + window], is counted
@@ -199,8 +407,6 @@ class MarketSocket:
                  budget: ConnectionBudget | None = None, clock=None, clock_window_ms: float = CLOCK_WINDOW_MS,
                  on_status=None):
         self.url = url.rstrip("/")
-        self.streams: list[str] = list(dict.fromkeys(streams))
-        self._check_stream_count(self.streams)
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
         self.backoff_initial, self.backoff_max, self.max_attempts = backoff_initial, backoff_max, max_attempts
         self.watchdog_timeout, self.open_timeout, self.stable_after = watchdog_timeout, open_timeout, stable_after
@@ -208,146 +414,66 @@ class MarketSocket:
         self.clock, self.clock_window_ms = clock, clock_window_ms
         self.counters = Counters()
         self.status = Status.DISCONNECTED
-        self.error: str | None = None
-        self.connected_at = 0.0
         self._on_status = on_status
-        self._ws = None
-        self._task: asyncio.Task | None = None
         self._ids = itertools.count(1)
-        self._outbox: asyncio.Queue[_Request] = asyncio.Queue()
-        self._pending: dict[int, _Request] = {}
-        self._bucket = TokenBucket(CONTROL_PER_SECOND)
         self._resync_due = False
-        self._connected_once = False
-        self._stopping = False
+        self._running = False
+        self.connections: list[_Connection] = []
+        self._place(list(dict.fromkeys(streams)))
+
+    @property
+    def streams(self) -> list[str]:
+        """Every wanted stream, connection by connection."""
+        return [s for c in self.connections for s in c.streams]
+
+    @property
+    def error(self) -> str | None:
+        return next((c.error for c in self.connections if c.status is not Status.CONNECTED and c.error), None)
+
+    @property
+    def connected_at(self) -> float:
+        return max((c.connected_at for c in self.connections), default=0.0)
+
+    def _place(self, streams: list[str]) -> dict[_Connection, list[str]]:
+        """Put new streams on connections with room, opening new ones (started if running); returns where."""
+        placed: dict[_Connection, list[str]] = {}
+        for name in streams:
+            connection = next((c for c in self.connections if len(c.streams) < MAX_STREAMS), None)
+            if connection is None:
+                connection = _Connection(self, [])
+                self.connections.append(connection)
+                if self._running:
+                    connection.start()
+            connection.streams.append(name)
+            placed.setdefault(connection, []).append(name)
+        if not self.connections:
+            self.connections.append(_Connection(self, []))
+        return placed
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start connecting in the running event loop (returns at once)."""
-        self._stopping = False
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="binance-socket")
+        self._running = True
+        for connection in self.connections:
+            connection.start()
 
     async def stop(self) -> None:
-        """Close the connection (normal closure, 1000) and stop reconnecting."""
-        if self._task is not None:
-            self._stopping = True
-            if self._ws is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._ws.close(1000, "client stopping"), 2.0)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._set_status(Status.DISCONNECTED)
+        """Close the connections (normal closure, 1000) and stop reconnecting."""
+        self._running = False
+        await asyncio.gather(*(c.stop() for c in self.connections))
 
     async def get(self):
         """Next queued item: a parsed event (``events.Kline``...) or a ``Connected`` marker."""
         return await self.queue.get()
 
-    def _set_status(self, status: Status, error: str | None = None) -> None:
-        changed = status is not self.status
-        self.status, self.error = status, error
-        if changed and self._on_status is not None:
-            self._on_status(status)
-
-    def stream_url(self) -> str:
-        """The combined-stream URL for the current subscriptions."""
-        return f"{self.url}/stream?streams={'/'.join(self.streams)}" if self.streams else f"{self.url}/stream"
-
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            await self._within_budget()
-            if self._connected_once:
-                self.counters.reconnects += 1
-            self._set_status(Status.RECONNECTING if self._connected_once else Status.CONNECTING, self.error)
-            delay, opened, asked = None, None, list(self.streams)
-            try:
-                self.budget.spend()
-                async with connect(self.stream_url(), open_timeout=self.open_timeout,
-                                   max_size=2**22, compression=None) as ws:
-                    self._ws, self.connected_at = ws, opened = ws, time.monotonic()
-                    self._enqueue(Connected(resync=self._connected_once, at=opened))
-                    self._connected_once = True
-                    self._set_status(Status.CONNECTED)
-                    missed = [s for s in self.streams if s not in asked]  # subscribed while connecting
-                    if missed:
-                        self._outbox.put_nowait(_Request("SUBSCRIBE", missed, []))
-                    sender = asyncio.get_running_loop().create_task(self._send_controls(ws))
-                    try:
-                        delay = await self._receive(ws)
-                    finally:
-                        sender.cancel()
-                    failures = 0 if self._was_stable(opened) else failures + 1
-            except asyncio.CancelledError:
-                raise
-            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-                failures = 1 if self._was_stable(opened) else failures + 1
-                self.error = f"{type(exc).__name__}: {exc}"
-                if not self._stopping:
-                    log.warning("socket %s: %s", self.url, self.error)
-                if self.max_attempts is not None and failures >= self.max_attempts:
-                    self._set_status(Status.ERROR, self.error)
-                    return
-            finally:
-                self._ws = None
-                self._settle_pending()
-            self._set_status(Status.RECONNECTING if self._connected_once else Status.CONNECTING, self.error)
-            if failures:
-                backoff = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
-                delay = max(delay or 0.0, backoff / 2 + random.uniform(0, backoff / 2))
-            if delay:
-                await asyncio.sleep(delay)
-
-    def _was_stable(self, opened: float | None) -> bool:
-        """Whether the connection opened at ``opened`` (None: never opened) delivered data for ``stable_after`` s."""
-        last = self.counters.last_message_at
-        return opened is not None and last is not None and last - opened >= self.stable_after and last >= opened
-
-    async def _within_budget(self) -> None:
-        while (wait := self.budget.wait_s()) > 0:
-            self.error = (f"connection budget used: {self.budget.limit} attempts in {self.budget.window_s:.0f} s; "
-                          f"next attempt in {wait:.0f} s")
-            log.warning("socket %s: %s", self.url, self.error)
-            self._set_status(Status.RECONNECTING if self._connected_once else Status.CONNECTING, self.error)
-            await asyncio.sleep(wait)
-
-    async def _receive(self, ws) -> float | None:
-        """Read until the connection must be replaced: returns the delay before the next connection (None: at
-        once), raises on failure."""
-        opened = time.monotonic()
-        watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws, opened))
-        try:
-            async for raw in ws:
-                now = time.monotonic()
-                self.counters.count(now)
-                try:
-                    event = parse_message(raw)
-                except MalformedMessage as exc:
-                    self.counters.malformed += 1
-                    log.debug("skipped malformed message: %s", exc)
-                    continue
-                if self.clock is not None and not self._in_clock_window(event):
-                    self.counters.malformed += 1
-                    log.debug("skipped an event far from the exchange clock: %r", event)
-                    continue
-                self.counters.parsed += 1
-                if type(event) is ControlReply:
-                    self._answer(event)
-                elif type(event) is ServerShutdown:
-                    log.info("serverShutdown received: reconnecting soon")
-                    return random.uniform(0.5, 1.5)
-                else:
-                    self._enqueue(event)
-                if now - opened > MAX_CONNECTION_AGE_S:
-                    return None
-        finally:
-            fired = watchdog.done() and not watchdog.cancelled() and watchdog.result()
-            watchdog.cancel()
-        if fired:
-            return None
-        raise ConnectionError(f"server closed the connection (code {ws.close_code}, {ws.close_reason or 'no reason'})")
+    def _status_changed(self) -> None:
+        statuses = {c.status for c in self.connections}
+        status = next((s for s in (Status.ERROR, Status.RECONNECTING, Status.CONNECTING, Status.DISCONNECTED)
+                       if s in statuses), Status.CONNECTED)
+        if status is not self.status:
+            self.status = status
+            if self._on_status is not None:
+                self._on_status(status)
 
     def _in_clock_window(self, event) -> bool:
         now, window = self.clock(), self.clock_window_ms
@@ -355,17 +481,6 @@ class MarketSocket:
         if at and abs(at - now) > window:
             return False
         return type(event) is not Kline or (event.close_time >= now - window and event.open_time <= now + window)
-
-    async def _watchdog(self, ws, opened: float) -> bool:
-        """Close ``ws`` when no message arrived for ``watchdog_timeout`` seconds; True once it has."""
-        while True:
-            await asyncio.sleep(self.watchdog_timeout / 4)
-            quiet = time.monotonic() - max(opened, self.counters.last_message_at or opened)
-            if quiet > self.watchdog_timeout:
-                log.warning("watchdog: no message for %.1f s: reconnecting", quiet)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(ws.close(1000, "watchdog: no message"), 2.0)
-                return True
 
     def _enqueue(self, item) -> None:
         if self._resync_due and self.queue.qsize() < self.queue.maxsize:
@@ -378,81 +493,35 @@ class MarketSocket:
             self._resync_due = True
 
     # ---- live control ----------------------------------------------------------------------
-    async def _send_controls(self, ws) -> None:
-        """The one sender of control frames on ``ws``: paced by the token bucket; SUBSCRIBE (or UNSUBSCRIBE)
-        requests waiting together go out as one frame."""
-        while True:
-            waiting = [await self._outbox.get()]
-            while not self._outbox.empty():
-                waiting.append(self._outbox.get_nowait())
-            for request in _merged(waiting):
-                request_id = next(self._ids)
-                message = {"method": request.method, "id": request_id}
-                if request.params is not None:
-                    message["params"] = request.params
-                await self._bucket.take()
-                self._pending[request_id] = request
-                await ws.send(orjson.dumps(message).decode())
-
-    def _answer(self, reply: ControlReply) -> None:
-        request = self._pending.pop(reply.id, None)
-        for future in request.futures if request is not None else ():
-            if not future.done():
-                future.set_result(reply)
-
-    def _settle_pending(self) -> None:
-        """The connection is gone: SUBSCRIBE/UNSUBSCRIBE requests are done (the next connection's URL holds the
-        wanted streams); other requests fail with ``ConnectionError``."""
-        requests = list(self._pending.values())
-        while not self._outbox.empty():
-            requests.append(self._outbox.get_nowait())
-        self._pending.clear()
-        for request in requests:
-            for future in request.futures:
-                if future.done():
-                    continue
-                if request.method in ("SUBSCRIBE", "UNSUBSCRIBE"):
-                    future.set_result(ControlReply(None))
-                else:
-                    future.set_exception(ConnectionError(f"connection lost before the {request.method} reply"))
-
-    async def _control(self, method: str, params: list | None = None, timeout: float = 10.0):
-        if self._ws is None:
-            return None
-        future = asyncio.get_running_loop().create_future()
-        self._outbox.put_nowait(_Request(method, None if params is None else list(params), [future]))
-        reply: ControlReply = await asyncio.wait_for(future, timeout)
-        if reply.error:
-            raise BinanceError(f"{method} {params or ''} refused: {reply.error.get('msg')} "
-                               f"(code {reply.error.get('code')})")
-        return reply.result
-
-    @staticmethod
-    def _check_stream_count(streams) -> None:
-        if len(streams) > MAX_STREAMS:
-            raise ValueError(f"{len(streams)} streams: Binance allows at most {MAX_STREAMS} per connection")
-
     async def subscribe(self, streams) -> None:
-        """Add streams: wanted at once (every new connection subscribes them), sent now if connected;
-        ``BinanceError`` (and not wanted) if the server refuses, ``ValueError`` beyond ``MAX_STREAMS``."""
-        new = [s for s in dict.fromkeys(streams) if s not in self.streams]
-        if new:
-            self._check_stream_count(self.streams + new)
-            self.streams.extend(new)
-            try:
-                await self._control("SUBSCRIBE", new)
-            except BinanceError:
-                self.streams = [s for s in self.streams if s not in new]
-                raise
+        """Add streams: wanted at once (every new connection subscribes them; beyond ``MAX_STREAMS`` on a new
+        connection), sent now where connected; ``BinanceError`` (and not wanted) if the server refuses."""
+        wanted = set(self.streams)
+        placed = self._place([s for s in dict.fromkeys(streams) if s not in wanted])
+        results = await asyncio.gather(*(c.control("SUBSCRIBE", new) for c, new in placed.items()),
+                                       return_exceptions=True)
+        refused = [(c, new, r) for (c, new), r in zip(placed.items(), results) if isinstance(r, BaseException)]
+        for connection, new, _ in refused:
+            connection.streams = [s for s in connection.streams if s not in new]
+        if refused:
+            raise refused[0][2]
 
     async def unsubscribe(self, streams) -> None:
-        """Remove streams (no longer wanted at once, sent now if connected); ``BinanceError`` if refused."""
-        gone = [s for s in dict.fromkeys(streams) if s in self.streams]
-        if gone:
-            self.streams = [s for s in self.streams if s not in gone]
-            await self._control("UNSUBSCRIBE", gone)
+        """Remove streams (no longer wanted at once, sent now where connected); ``BinanceError`` if refused."""
+        gone = set(streams)
+        calls = []
+        for connection in self.connections:
+            mine = [s for s in connection.streams if s in gone]
+            if mine:
+                connection.streams = [s for s in connection.streams if s not in gone]
+                calls.append(connection.control("UNSUBSCRIBE", mine))
+        await asyncio.gather(*calls)
+        idle = [c for c in self.connections[1:] if not c.streams]  # the first one stays, even with no stream
+        self.connections = [c for c in self.connections if c not in idle]
+        await asyncio.gather(*(c.stop() for c in idle))
 
     async def list_subscriptions(self) -> list[str]:
-        """The server's list of this connection's streams (``LIST_SUBSCRIPTIONS``); [] when disconnected,
-        ``ConnectionError`` if the connection is lost before the reply."""
-        return list(await self._control("LIST_SUBSCRIPTIONS") or [])
+        """The servers' lists of the streams of every connection (``LIST_SUBSCRIPTIONS``); [] for a connection
+        that is down, ``ConnectionError`` if one is lost before its reply."""
+        replies = await asyncio.gather(*(c.control("LIST_SUBSCRIPTIONS") for c in self.connections))
+        return [s for reply in replies for s in reply or []]
