@@ -79,7 +79,7 @@ def test_control_replies_and_server_shutdown():
     (b'{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"5","q":"1","T":1,"m":"false"}', "'m' .buyer is maker. must be true"),
     (b'{"e":"aggTrade","E":1,"s":"BTCUSDT","a":1,"p":"NaN","q":"1","f":1,"l":1,"T":1,"m":true}', "prices must be finite"),
     (b'{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"5","q":"-1","T":1,"m":true}', "quantities must be finite and"),
-    (b'{"e":"trade","E":1,"s":7,"t":1,"p":"5","q":"1","T":1,"m":true}', "symbol must be a string"),
+    (b'{"e":"trade","E":1,"s":7,"t":1,"p":"5","q":"1","T":1,"m":true}', "symbol must be a Binance symbol"),
     (b'{"u":1,"s":"BTCUSDT","b":"101","B":"1","a":"100","A":"1"}', "best bid 101.0 above best ask 100.0"),
     (b'{"stream":"ethusdt@bookTicker","data":{"u":1,"s":"BTCUSDT","b":"1","B":"1","a":"2","A":"1"}}',
      "a BTCUSDT BookTicker on stream 'ethusdt@bookTicker'"),

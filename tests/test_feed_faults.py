@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import random
 import time
 
 import numpy as np
@@ -18,7 +19,9 @@ import pytest
 
 from conftest import HALT_RECORDING
 from faultproxy import FaultProxy, max_per_rolling_second
+from mutations import mutated
 from thebot_panel.binance.client import Status
+from thebot_panel.binance.events import MalformedMessage, parse_message
 from thebot_panel.binance.streams import interval_ms
 from thebot_panel import hub as hub_module
 from thebot_panel.hub import FeedHub
@@ -295,3 +298,32 @@ async def test_a_trading_halt_is_recorded_as_an_exchange_gap_and_not_asked_for_a
             np.testing.assert_array_equal(t, expected[(expected >= t[0]) & (expected <= t[-1])])
         finally:
             await hub.stop()
+
+
+async def test_five_thousand_mutated_frames_through_the_socket_change_no_candle(feed):
+    """Mutations of the frames the feed is receiving, injected into its connection: the ones the parser refuses
+    are each counted as malformed, and every book still equals the recording."""
+    rng = random.Random(20251202)
+    t = feed.hub.market("BTCUSDT", "1m").book.last_closed_open_time
+    real = [orjson.dumps({"stream": f"{s.lower()}@kline_{i}", "data": {"e": "kline", "E": t + 30_000, "s": s, "k": {
+        "t": t, "T": t + interval_ms(i) - 1, "s": s, "i": i, "o": "100.5", "c": "101.25", "h": "102", "l": "99.75",
+        "v": "12.5", "x": closed}}}) for s in ("BTCUSDT", "ETHUSDT") for i in ("1m", "5m") for closed in (True, False)]
+    frames = []
+    while len(frames) < 5000:
+        frame = mutated(rng, rng.choice(real))
+        if isinstance(frame, str):  # sent as a binary frame: a text frame must be valid UTF-8 (else close 1007)
+            frame = frame.encode("utf-8", "surrogateescape")
+        try:
+            parse_message(frame)
+        except MalformedMessage:
+            frames.append(frame)  # a mutation the parser accepts is a real kline with other numbers: not sent
+    before = feed.hub.socket.counters.malformed
+    for i in range(0, len(frames), 100):
+        for frame in frames[i:i + 100]:
+            await feed.proxy.inject(frame)
+        await asyncio.sleep(0)
+    async with asyncio.timeout(10):
+        while feed.hub.socket.counters.malformed - before < len(frames):
+            await asyncio.sleep(0.05)
+    row = await feed.recover("5,000 mutated frames through the socket")
+    assert row["malformed"] - before == len(frames) and row["reconnects"] == 0, row

@@ -297,6 +297,10 @@ class _Connection:
                     counters.malformed += 1
                     log.debug("skipped malformed message: %s", exc)
                     continue
+                except Exception:  # a parser bug: the frame is skipped, the feed goes on, the log says why
+                    counters.malformed += 1
+                    log.exception("parser failed on a frame; skipped: %r", raw[:200])
+                    continue
                 if socket.clock is not None and not socket._in_clock_window(event):
                     counters.malformed += 1
                     log.debug("skipped an event far from the exchange clock: %r", event)

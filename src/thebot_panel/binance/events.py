@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from .streams import INTERVALS
+from .streams import INTERVALS, SYMBOL
 
 DAY_MS = 86_400_000
 
@@ -143,9 +143,14 @@ def _kline(d: dict) -> Kline:
 
 
 def kline_problem(kline: Kline) -> str | None:
-    """Why ``kline`` cannot be a Binance kline, or None: a known interval; an open time ≥ 0, on the interval's grid
+    """Why ``kline`` cannot be a Binance kline, or None: a Binance symbol (``streams.SYMBOL``); an event time ≥ 0 (0:
+    none given); a known interval; an open time ≥ 0, on the interval's grid
     (intervals up to 1d start at multiples of their length since the epoch, UTC) and not after the event that
     reports it; a close time after it; finite positive prices with low ≤ open, close ≤ high; finite volumes ≥ 0."""
+    if type(kline.symbol) is not str or not SYMBOL.match(kline.symbol) or type(kline.interval) is not str:
+        return f"symbol {kline.symbol!r:.30} or interval {kline.interval!r:.30} is not Binance's"
+    if kline.event_time < 0:
+        return f"negative event time {kline.event_time}"
     length = INTERVALS.get(kline.interval, 0)
     if length == 0:
         return f"unknown interval {kline.interval!r}"
@@ -176,8 +181,8 @@ def _flag(value, what: str) -> bool:
 
 def _checked(event, prices: tuple, quantities: tuple):
     """``event`` if its symbol is a string, its ``prices`` finite and positive and its ``quantities`` finite and ≥ 0."""
-    if type(event.symbol) is not str:
-        raise MalformedMessage(f"symbol must be a string, not {event.symbol!r:.40}")
+    if type(event.symbol) is not str or not SYMBOL.match(event.symbol):
+        raise MalformedMessage(f"symbol must be a Binance symbol (e.g. BTCUSDT), not {event.symbol!r:.40}")
     if not all(math.isfinite(p) and p > 0 for p in prices):
         raise MalformedMessage(f"{event.symbol}: prices must be finite and positive: {prices}")
     if not all(math.isfinite(q) and q >= 0 for q in quantities):
@@ -262,6 +267,13 @@ def parse_message(raw: str | bytes) -> Event:
 
     Raises ``MalformedMessage`` if the frame is not a JSON object or not a known event.
     """
+    try:
+        return _parse(raw)
+    except RecursionError as exc:  # orjson reads 1024 levels; a message about such a value cannot even be written
+        raise MalformedMessage("JSON nested too deeply") from exc
+
+
+def _parse(raw: str | bytes) -> Event:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -33,7 +33,8 @@ INTERVALS: dict[str, int | None] = {
 #: Stream kinds the parser understands (Binance's own names).
 STREAM_KINDS = ("kline", "trade", "aggTrade", "bookTicker", "ticker")
 
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+#: A Binance symbol as the exchange writes it: 2-20 upper-case letters or digits.
+SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 
 
 def validate_interval(interval: str) -> str:
@@ -54,7 +55,7 @@ def interval_ms(interval: str) -> int:
 def normalize_symbol(symbol: str) -> str:
     """Upper-case ``symbol`` (``'btcusdt'`` -> ``'BTCUSDT'``); ``ValueError`` if it cannot be a Binance symbol."""
     upper = symbol.strip().upper()
-    if not _SYMBOL.match(upper):
+    if not SYMBOL.match(upper):
         raise ValueError(f"invalid symbol {symbol!r}: a Binance symbol is 2-20 letters or digits, e.g. BTCUSDT")
     return upper
 
