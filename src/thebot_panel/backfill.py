@@ -26,7 +26,7 @@ from .binance.rest import BinanceAPIError, RestClient
 
 log = logging.getLogger(__name__)
 
-#: Klines emitted into the graph between two yields to the event loop.
+#: Events (stream or backfill) emitted into the graph between two yields to the event loop: keeps the UI responsive.
 YIELD_EVERY = 200
 
 

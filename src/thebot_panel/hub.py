@@ -18,7 +18,7 @@ import time
 import param
 from streamz import Stream
 
-from .backfill import Backfill, BackfillCounters
+from .backfill import YIELD_EVERY, Backfill, BackfillCounters
 from .binance.client import BINANCE_WS_URL, CLOCK_WINDOW_MS, Connected, MarketSocket, Status
 from .binance.rest import BINANCE_REST_URL, RestClient
 from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
@@ -37,8 +37,6 @@ from .signals.store import AlertStore, default_path
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "binance", "replay")
-#: Events applied between two yields to the event loop (keeps the UI responsive during bursts).
-YIELD_EVERY = 200
 #: A wanted market whose kline stream stays silent this long (s, exchange time / replay speed) is reported.
 SILENT_AFTER_S = 30.0
 
