@@ -208,8 +208,8 @@ REST_FAULTS = [("500", None), ("429", 1.0), ("418", 1.0), ("hang", None), ("trun
 
 @pytest.mark.parametrize("feed", [{"before": lambda proxy, kind=kind, after=after: proxy.rest_fault(kind, 3, retry_after=after)}
                                   for kind, after in REST_FAULTS], indirect=True, ids=[k for k, _ in REST_FAULTS])
-async def test_rest_fault_during_warm_up(feed):
-    row = await feed.recover("REST fault during warm-up")
+async def test_rest_fault_during_warm_up(feed, request):
+    row = await feed.recover(f"REST {request.node.callspec.id} during warm-up")
     assert row["rest_retries"] >= 3 and all(len(book) >= 100 for book in feed.books())
     assert feed.hub.problems() == []
 
