@@ -41,7 +41,7 @@ def test_halt_is_kept_as_recorded_without_inventing_candles(halt_recording):
     assert len(flat) == 72 and (flat.volume == 0).all() and (flat.high == flat.low).all()
     assert frame.loc[HALT_MISSING[0]:HALT_MISSING[1]].empty
     start = int(HALT_MISSING[0].value // 10**6)
-    assert book.holes() == [(start, start + 80 * 60_000)]
+    assert book.gaps() == [(start, start + 80 * 60_000)]
     t, _ = aggregate(book.candles.open_time, frame, "1h")
     hours = set(pd.to_datetime(t, unit="ms", utc=True))
     assert pd.Timestamp("2023-03-24 13:00", tz="UTC") not in hours  # no 1m candle in it → no 1h candle
@@ -100,21 +100,21 @@ def test_closed_candle_older_than_the_forming_one_is_still_appended():
     book.apply(kline(120_000, 105, False))          # T+1 forming (from a REST page)
     update = book.apply(kline(60_000, 103, True))   # x:true of T from the stream
     assert update.kind == "closed" and list(book.frame().close) == [101, 103]
-    assert book.forming.open_time == 120_000 and book.holes() == [] and book.duplicates == 0
+    assert book.forming.open_time == 120_000 and book.gaps() == [] and book.duplicates == 0
     assert book.apply(kline(60_000, 104, False)) is None   # a late forming update of T is stale
 
 
 def test_holes_are_reported_when_a_kline_reveals_them_and_a_backfill_merges_into_them(halt_recording):
     klines = klines_of(halt_recording.head(30))
     book, woken = CandleBook("BTCUSDT", "1m"), []
-    book.on_hole = lambda: woken.append(len(book))
+    book.on_gap = lambda: woken.append(len(book))
     for k in klines[:10] + klines[15:20]:           # candles 10..14 lost in a disconnect
         book.apply(k)
-    assert woken == [11] and book.holes() == [(klines[10].open_time, klines[15].open_time)]
+    assert woken == [11] and book.gaps() == [(klines[10].open_time, klines[15].open_time)]
     book.apply(dataclasses.replace(klines[25], closed=False))  # forming beyond the next one: 20..24 missed
     book.apply(dataclasses.replace(klines[25], closed=False))  # the same forming candle again: no new wake-up
-    assert woken == [11, 15] and book.holes()[-1] == (klines[20].open_time, klines[25].open_time)
+    assert woken == [11, 15] and book.gaps()[-1] == (klines[20].open_time, klines[25].open_time)
     assert book.load(klines[8:25]) == 10 and book.duplicates == 7   # the middle hole and the tail
-    assert book.holes() == [] and book.forming.open_time == klines[25].open_time
+    assert book.gaps() == [] and book.forming.open_time == klines[25].open_time
     np.testing.assert_array_equal(book.candles.open_time, halt_recording.open_time.head(25).to_numpy())
     np.testing.assert_array_equal(book.candles.column("close"), halt_recording.close.head(25).to_numpy())

@@ -109,14 +109,17 @@ async def test_server_shutdown_reconnects_a_stable_connection_after_a_short_jitt
         await socket.stop()
 
 
-async def test_watchdog_reconnects_a_silent_connection(replay):
-    socket = MarketSocket(replay.ws_url, [], watchdog_timeout=0.3)
+async def test_watchdog_reconnects_a_silent_connection(replay, caplog):
+    socket = MarketSocket(replay.ws_url, [], watchdog_timeout=0.3, backoff_initial=0.05)
     socket.start()
     try:
         async with asyncio.timeout(5):
             while socket.counters.reconnects < 2:
                 await asyncio.sleep(0.05)
         assert replay.connections_opened >= 2
+        messages = [r.getMessage() for r in caplog.records]
+        assert any(m.startswith("watchdog: no message for") for m in messages)
+        assert not any("server closed the connection" in m for m in messages)  # our close, not the server's
     finally:
         await socket.stop()
 

@@ -85,7 +85,7 @@ class Feed:
 
     def whole_and_current(self, since: dict) -> bool:
         return not self.hub.backfill.problems and all(
-            book.holes() == [] and (book.last_closed_open_time or 0) >= since[book.interval] for book in self.books())
+            book.gaps() == [] and (book.last_closed_open_time or 0) >= since[book.interval] for book in self.books())
 
     async def recover(self, name: str, timeout: float = 60.0) -> dict:
         """Wait until every market is warmed up, has no hole and holds the candle forming now, closed; then compare
@@ -175,8 +175,10 @@ async def test_stall_over_the_watchdog_reconnects(feed):
 
 @pytest.mark.parametrize("feed", [{"before": lambda proxy: proxy.stall(2.0, every_connection=True)}], indirect=True)
 async def test_stall_on_the_first_connection(feed):
+    """The fixture's start already waited for the gap after the warm-up to be filled."""
     feed.proxy.stall(0, every_connection=True)
-    await feed.recover("stall 2 s, first connection")
+    row = await feed.recover("stall 2 s, first connection")
+    assert row["gaps_filled"] >= 2 and row["reconnects"] == 0
 
 
 async def test_stall_over_the_watchdog_on_every_connection(feed):
@@ -238,7 +240,9 @@ async def test_port_closed_for_a_minute(feed):
     await feed.proxy.drop()
     await asyncio.sleep(61)
     row = await feed.recover("port closed for 60 s", timeout=90)
-    assert 10 <= row["connection_attempts"] <= 60, row  # refused attempts never reach the proxy: the socket counts
+    # refused attempts never reach the proxy: the socket counts them; the backoff (≤ 3 s here), not only the
+    # budget (60), keeps them down
+    assert 10 <= row["connection_attempts"] <= 40, row
 
 
 @pytest.mark.parametrize("mode", ["close_on_connect", "shutdown_on_connect"])
@@ -247,9 +251,10 @@ async def test_a_server_that_closes_every_connection_is_not_hammered(feed, mode)
     await feed.proxy.drop()
     await asyncio.sleep(15)
     within = feed.proxy.attempts_within(15)
+    last = np.diff(feed.proxy.connection_attempts[-4:])
     setattr(feed.proxy, mode, False)
     row = await feed.recover(f"{mode} for 15 s")
-    assert within <= 12, row  # backoff kept (≤ 3 s): far below Binance's 300 per 5 minutes
+    assert within <= 12 and min(last) >= 1.4, (row, last)  # the backoff was kept, at its maximum (3 s, jittered)
 
 
 async def test_twenty_concurrent_subscribes(feed):
@@ -290,7 +295,7 @@ async def test_a_trading_halt_is_recorded_as_an_exchange_gap_and_not_asked_for_a
                 while (book.last_closed_open_time or 0) < missing[1] + 30 * 60_000:
                     await asyncio.sleep(0.05)
             await asyncio.sleep(1)
-            assert book.holes() == [missing] and hub.backfill.exchange_gaps[("BTCUSDT", "1m")] == [missing]
+            assert book.gaps() == [missing] and hub.backfill.exchange_gaps[("BTCUSDT", "1m")] == [missing]
             asked = [r for r in proxy.rest_requests if r[1] == "/api/v3/klines" and f"startTime={missing[0]}" in r[2]]
             assert len(asked) == 1 and hub.stats()["exchange_gaps"] == 1 and hub.problems() == []
             t = book.candles.open_time

@@ -54,7 +54,7 @@ async def test_reconnect_backfills_missing_klines(replay):
             np.testing.assert_array_equal(b.candles.open_time, expected["open_time"])  # none lost or doubled
             for column in ("open", "high", "low", "close", "volume"):
                 np.testing.assert_array_equal(b.candles.column(column), expected[column])
-            assert b.holes() == [] and len(b) >= 230
+            assert b.gaps() == [] and len(b) >= 230
         branch = hub.market("BTCUSDT", "1m").branch
         closes = book.candles.column("close")
         np.testing.assert_allclose(branch.column("ema_fast"), talib.EMA(closes, 9), rtol=1e-9, equal_nan=True)

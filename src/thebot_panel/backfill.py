@@ -1,27 +1,29 @@
 """Backfill: one durable job per market that keeps its candle book whole over REST.
 
-A job first loads the warm-up history, then fills every hole its book reports (``CandleBook.holes()``:
+A job first loads the warm-up history, then fills every gap its book reports (``CandleBook.gaps()``:
 between closed candles, and before the forming one), whatever made it: a disconnect, a stall shorter
-than the watchdog, an event dropped on overflow. The book wakes the job when a kline reveals a new hole,
-so a reconnect that missed nothing costs no REST call. A failed call is retried, for as long as it takes,
-after an exponential backoff with jitter (``backoff_initial`` doubling to ``backoff_max`` s), or after the
-``Retry-After`` of a 418/429 (during which ``RestClient`` pauses every call); markets are independent, so
-one failing market never holds up another. A call that is refused for good (e.g. an unknown symbol) is
-not retried until the market is woken again.
+than the watchdog, an event dropped on overflow. The book wakes the job when a kline reveals a new gap,
+so a reconnect that missed nothing costs no REST call. A failed call (or any other failure of the job) is
+retried, for as long as it takes, after an exponential backoff with jitter (``backoff_initial`` doubling to
+``backoff_max`` s), or after the ``Retry-After`` of a 418/429 (during which ``RestClient`` pauses every call);
+markets are independent, so one failing market never holds up another. A call that is refused for good
+(e.g. an unknown symbol) is not retried until the market is woken again.
 
-A hole for which REST returns no closed kline is an exchange gap (e.g. the 2023-03-24 trading halt, 80
-missing minutes): recorded in ``exchange_gaps`` and not asked for again. Klines that fill the tail (newer
-than the newest closed candle) go through the stream graph like live ones, so signals and alerts see them;
-klines that fill an older hole are merged into the book and every branch recomputes.
+A gap for which REST returns no closed kline, while it does return the kline after the gap, is an exchange
+gap (e.g. the 2023-03-24 trading halt, 80 missing minutes): recorded in ``exchange_gaps`` and not asked for
+again; when REST has nothing after the gap either, it may only lag behind the stream, and the job retries.
+Klines that fill the tail (newer than the newest closed candle) go through the market's graph like live ones,
+so signals and alerts see them; klines that fill an older gap are merged into the book and every branch
+recomputes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from dataclasses import dataclass
 
+from .binance.client import jittered_backoff
 from .binance.rest import BinanceAPIError, RestClient
 
 log = logging.getLogger(__name__)
@@ -42,17 +44,16 @@ class BackfillCounters:
 
 
 class Backfill:
-    """Warm-up and hole filling for the markets it ``follow``s (see module docstring).
+    """Warm-up and gap filling for the markets it ``follow``s (see module docstring).
 
-    ``rest``: the source's ``RestClient``; ``source``: the streamz node live klines are emitted into;
-    ``warmup``: closed candles loaded per market. ``problems`` maps a market (symbol, interval) to why its
-    book is not whole right now, in words (empty when all are whole); ``exchange_gaps`` maps a market to its
-    ``[(first_missing, next_present), ...]`` open times (ms) that the exchange has no klines for.
+    ``rest``: the source's ``RestClient``; ``warmup``: closed candles loaded per market. ``problems`` maps a
+    market (symbol, interval) to why its book is not whole right now, in words (empty when all are whole);
+    ``exchange_gaps`` maps a market to its ``[(first_missing, next_present), ...]`` open times (ms) that the
+    exchange has no klines for.
     """
 
-    def __init__(self, rest: RestClient, source, warmup: int, backoff_initial: float = 0.5,
-                 backoff_max: float = 30.0):
-        self.rest, self.source, self.warmup = rest, source, warmup
+    def __init__(self, rest: RestClient, warmup: int, backoff_initial: float = 0.5, backoff_max: float = 30.0):
+        self.rest, self.warmup = rest, warmup
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.counters = BackfillCounters()
         self.problems: dict[tuple[str, str], str] = {}
@@ -62,25 +63,26 @@ class Backfill:
         self._tasks: list[asyncio.Task] = []
 
     def follow(self, graph) -> None:
-        """Start the job of ``graph`` (a ``MarketGraph``): warm-up now, then every hole its book reports."""
+        """Start the job of ``graph`` (a ``MarketGraph``): warm-up now, then every gap its book reports."""
         key = (graph.symbol, graph.interval)
         self._wake[key], self._warmed[key] = asyncio.Event(), asyncio.Event()
         self.exchange_gaps[key] = []
-        graph.book.on_hole = self._wake[key].set
+        graph.book.on_gap = self._wake[key].set
         self._tasks.append(asyncio.get_running_loop().create_task(self._run(graph, key), name=f"backfill {key}"))
 
     async def warmed_up(self, key: tuple[str, str]) -> None:
         """Return once the market's warm-up has been tried (it is retried in the background if it failed)."""
         await self._warmed[key].wait()
 
-    def check(self) -> None:
-        """Wake every job to look for holes (after a reconnect or a queue overflow)."""
+    def look_for_gaps(self) -> None:
+        """Wake every job to look for gaps (after a reconnect or a queue overflow)."""
         for wake in self._wake.values():
             wake.set()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _run(self, graph, key) -> None:
         failures, warmed, seen = 0, False, set()
@@ -92,50 +94,56 @@ class Backfill:
                     graph.load(await self.rest.klines(*key, limit=self.warmup + 1))  # + the forming one
                     warmed = True
                     log.info("warm-up %s %s: %d candles", *key, len(graph.book))
-                holes = [h for h in graph.book.holes() if h not in self.exchange_gaps[key]]
-                for hole in holes:
-                    if hole[0] not in seen:
-                        seen.add(hole[0])
+                gaps = [g for g in graph.book.gaps() if g not in self.exchange_gaps[key]]
+                for gap in gaps:
+                    if gap[0] not in seen:
+                        seen.add(gap[0])
                         self.counters.gaps_seen += 1
-                    await self._fill(graph, key, hole)
-            except BinanceAPIError as exc:
+                    await self._fill(graph, key, gap)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # REST failing, or anything else: the job goes on
                 self._warmed[key].set()
-                if not exc.transient:
+                if isinstance(exc, BinanceAPIError) and not exc.transient:
                     self.problems[key] = f"{key[0]} {key[1]}: {exc}"
                     log.error("backfill %s", self.problems[key])
                     await wake.wait()
                     continue
                 failures += 1
                 self.counters.rest_retries += 1
-                delay = min(self.backoff_max, self.backoff_initial * 2 ** (failures - 1))
-                delay = max(exc.retry_after or 0.0, delay / 2 + random.uniform(0, delay / 2))
+                delay = jittered_backoff(failures, self.backoff_initial, self.backoff_max)
+                delay = max(getattr(exc, "retry_after", None) or 0.0, delay)
                 self.problems[key] = f"{key[0]} {key[1]} history incomplete: {exc}; retry {failures} in {delay:.1f} s"
-                log.warning("backfill %s", self.problems[key])
+                log.warning("backfill %s", self.problems[key], exc_info=not isinstance(exc, BinanceAPIError))
                 await asyncio.sleep(delay)
                 continue
             self._warmed[key].set()
             self.problems.pop(key, None)
             failures = 0
-            if not holes:
+            if not gaps:
                 await wake.wait()
 
-    async def _fill(self, graph, key, hole: tuple[int, int]) -> None:
-        start, end = hole
-        klines = [k for k in await self.rest.klines(*key, start=start, end=end - graph.book.step, limit=100_000)
-                  if k.closed]
+    async def _fill(self, graph, key, gap: tuple[int, int]) -> None:
+        start, end = gap
+        book = graph.book
+        rows = await self.rest.klines(*key, start=start, end=end, limit=100_000)  # through the kline after the gap
+        klines = [k for k in rows if k.closed and start <= k.open_time < end]
         if not klines:
-            self.exchange_gaps[key].append(hole)
+            if not any(k.open_time >= end for k in rows):
+                raise BinanceAPIError(f"REST has no {key[0]} {key[1]} kline from {start} to {end} yet")
+            self.exchange_gaps[key].append(gap)
             self.counters.exchange_gaps += 1
             log.warning("exchange gap %s %s: no klines from %d to %d", *key, start, end)
             return
-        if klines[0].open_time > graph.book.last_closed_open_time:  # the tail: through the graph, like live klines
-            for i, kline in enumerate(klines, 1):
-                self.source.emit(kline)
-                if i % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-        else:
-            graph.load(klines)
+        for i in range(0, len(klines), YIELD_EVERY):
+            chunk = klines[i:i + YIELD_EVERY]
+            if chunk[0].open_time <= book.last_closed_open_time:  # a gap in the middle (or one live candle came)
+                graph.load(klines[i:])
+                break
+            for kline in chunk:  # the tail: through the market's graph, like live klines
+                graph.klines.emit(kline)
+            await asyncio.sleep(0)
         self.counters.klines += len(klines)
-        if not any(start <= h[0] < end for h in graph.book.holes()):
+        if not any(start <= g[0] < end for g in book.gaps()):
             self.counters.gaps_filled += 1
         log.info("backfilled %s %s: %d klines from %d", *key, len(klines), start)

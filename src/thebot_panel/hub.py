@@ -191,7 +191,7 @@ class FeedHub(param.Parameterized):
                 log.info("validated %s on %s", symbol, rest_url)
             streams = [stream_name(s, "kline", i) for s, i in self.graphs]
             streams += [stream_name(symbol, kind) for symbol in self.symbols for kind in self._quote_streams(symbol)]
-            self.backfill = Backfill(self.rest, self.source_stream, self.warmup)
+            self.backfill = Backfill(self.rest, self.warmup)
             for graph in self.graphs.values():
                 self.backfill.follow(graph)
             self.socket = MarketSocket(ws_url, streams, on_status=self._on_status, clock=self._exchange_clock,
@@ -305,9 +305,9 @@ class FeedHub(param.Parameterized):
         slow = self.replay is not None and self.replay.speed != "max" and self.replay.speed < 1
         after = SILENT_AFTER_S / self.replay.speed if slow else SILENT_AFTER_S
         now = time.monotonic()
-        return [f"no {stream_name(symbol, 'kline', interval)} data for {now - since:.0f} s (subscribed)"
-                for (symbol, interval), graph in self.graphs.items()
-                if now - (since := max(socket.connected_at, graph.book.updated_at)) > after]
+        return [f"no {stream_name(key[0], 'kline', key[1])} data for {now - since:.0f} s (subscribed)"
+                for key, graph in self.graphs.items() if key not in self._market_errors
+                and now - (since := max(socket.connected_at, graph.book.updated_at)) > after]
 
     async def _watch_health(self, every_s: float = 1.0) -> None:
         """Keep ``error`` equal to ``problems()``: it clears by itself once data flows again."""
@@ -323,7 +323,7 @@ class FeedHub(param.Parameterized):
         task.add_done_callback(self._tasks.remove)
 
     async def _consume(self) -> None:
-        """Drain the socket queue into the graph; after a reconnect or an overflow, the backfill looks for holes.
+        """Drain the socket queue into the graph; after a reconnect or an overflow, the backfill looks for gaps.
 
         An exception in a node (e.g. a view's sink) is logged and counted in ``graph_errors``; the feed goes on.
         """
@@ -336,7 +336,7 @@ class FeedHub(param.Parameterized):
             try:
                 if type(item) is Connected:
                     if item.resync:
-                        self.backfill.check()
+                        self.backfill.look_for_gaps()
                 else:
                     self.source_stream.emit(item)
             except Exception:
@@ -402,7 +402,7 @@ class FeedHub(param.Parameterized):
         for task in list(self._tasks):
             task.cancel()
         if self.backfill is not None:
-            self.backfill.stop()
+            await self.backfill.stop()
         await self.notifier.stop()
         await self.news.stop()
         if self.broadcaster is not None:

@@ -110,6 +110,13 @@ class Counters:
         return sum(n for s, n in self._per_second if current - window <= s < current) / window
 
 
+def jittered_backoff(failures: int, initial: float, maximum: float) -> float:
+    """Seconds to wait after ``failures`` (≥ 1) failures in a row: ``initial`` doubling up to ``maximum``, of which a
+    random second half ("equal jitter"), so that many clients do not retry in step."""
+    delay = min(maximum, initial * 2 ** (failures - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
 class TokenBucket:
     """``rate`` sends per second with bursts of at most ``capacity``: ``await take()`` before each send.
 
@@ -187,6 +194,7 @@ class _Connection:
         self.connected_at = 0.0
         self.last_message_at: float | None = None
         self.stopping = False
+        self.watchdog_fired = False
         self.ws = None
         self.task: asyncio.Task | None = None
         self.outbox: asyncio.Queue[_Request] = asyncio.Queue()
@@ -243,17 +251,19 @@ class _Connection:
                         self.outbox.put_nowait(_Request("SUBSCRIBE", missed, []))
                     sender = asyncio.get_running_loop().create_task(self._send_controls(ws))
                     try:
-                        delay = await self._receive(ws)
+                        delay = await self._receive(ws, opened)
                     finally:
                         sender.cancel()
+                        await asyncio.gather(sender, return_exceptions=True)  # e.g. ConnectionClosed mid-send
                     failures = 0 if self._was_stable(opened) else failures + 1
             except asyncio.CancelledError:
                 raise
             except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                if self.stopping:
+                    return
                 failures = 1 if self._was_stable(opened) else failures + 1
                 self.error = f"{type(exc).__name__}: {exc}"
-                if not self.stopping:
-                    log.warning("socket %s: %s", socket.url, self.error)
+                log.warning("socket %s: %s", socket.url, self.error)
                 if socket.max_attempts is not None and failures >= socket.max_attempts:
                     self._set_status(Status.ERROR, self.error)
                     return
@@ -262,8 +272,7 @@ class _Connection:
                 self._settle_pending()
             self._set_status(self._waiting(), self.error)
             if failures:
-                backoff = min(socket.backoff_max, socket.backoff_initial * 2 ** (failures - 1))
-                delay = max(delay or 0.0, backoff / 2 + random.uniform(0, backoff / 2))
+                delay = max(delay or 0.0, jittered_backoff(failures, socket.backoff_initial, socket.backoff_max))
             if delay:
                 await asyncio.sleep(delay)
 
@@ -281,11 +290,11 @@ class _Connection:
             self._set_status(self._waiting(), self.error)
             await asyncio.sleep(wait)
 
-    async def _receive(self, ws) -> float | None:
+    async def _receive(self, ws, opened: float) -> float | None:
         """Read until the connection must be replaced: returns the delay before the next connection (None: at
         once), raises on failure."""
         socket, counters = self.socket, self.socket.counters
-        opened = time.monotonic()
+        self.watchdog_fired = False
         watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws, opened))
         try:
             async for raw in ws:
@@ -316,23 +325,23 @@ class _Connection:
                 if now - opened > MAX_CONNECTION_AGE_S:
                     return None
         finally:
-            fired = watchdog.done() and not watchdog.cancelled() and watchdog.result()
             watchdog.cancel()
-        if fired:
+        if self.watchdog_fired:  # our own close: reconnect at once (the backoff only if it was never stable)
             return None
         raise ConnectionError(f"server closed the connection (code {ws.close_code}, {ws.close_reason or 'no reason'})")
 
-    async def _watchdog(self, ws, opened: float) -> bool:
-        """Close ``ws`` when no message arrived for ``watchdog_timeout`` seconds; True once it has."""
+    async def _watchdog(self, ws, opened: float) -> None:
+        """Close ``ws`` when no message arrived for ``watchdog_timeout`` seconds (``watchdog_fired`` says so)."""
         timeout = self.socket.watchdog_timeout
         while True:
             await asyncio.sleep(timeout / 4)
             quiet = time.monotonic() - max(opened, self.last_message_at or opened)
             if quiet > timeout:
                 log.warning("watchdog: no message for %.1f s: reconnecting", quiet)
+                self.watchdog_fired = True
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(ws.close(1000, "watchdog: no message"), 2.0)
-                return True
+                return
 
     async def _send_controls(self, ws) -> None:
         """The one sender of control frames on ``ws``: paced by the token bucket; SUBSCRIBE (or UNSUBSCRIBE)
@@ -499,16 +508,24 @@ class MarketSocket:
     # ---- live control ----------------------------------------------------------------------
     async def subscribe(self, streams) -> None:
         """Add streams: wanted at once (every new connection subscribes them; beyond ``MAX_STREAMS`` on a new
-        connection), sent now where connected; ``BinanceError`` (and not wanted) if the server refuses."""
+        connection), sent now where connected; ``BinanceError`` (and not wanted) if the server refuses. A reply that
+        does not come within 10 s leaves them wanted (logged): the next connection's URL carries them."""
         wanted = set(self.streams)
         placed = self._place([s for s in dict.fromkeys(streams) if s not in wanted])
         results = await asyncio.gather(*(c.control("SUBSCRIBE", new) for c, new in placed.items()),
                                        return_exceptions=True)
-        refused = [(c, new, r) for (c, new), r in zip(placed.items(), results) if isinstance(r, BaseException)]
-        for connection, new, _ in refused:
-            connection.streams = [s for s in connection.streams if s not in new]
-        if refused:
-            raise refused[0][2]
+        refused = None
+        for (connection, new), result in zip(placed.items(), results):
+            if isinstance(result, BinanceError):
+                connection.streams = [s for s in connection.streams if s not in new]
+                refused = result
+            elif isinstance(result, TimeoutError):
+                log.warning("no reply to SUBSCRIBE %s within 10 s: kept for the next connection", new)
+            elif isinstance(result, BaseException):
+                raise result
+        await self._close_idle()
+        if refused is not None:
+            raise refused
 
     async def unsubscribe(self, streams) -> None:
         """Remove streams (no longer wanted at once, sent now where connected); ``BinanceError`` if refused."""
@@ -520,7 +537,11 @@ class MarketSocket:
                 connection.streams = [s for s in connection.streams if s not in gone]
                 calls.append(connection.control("UNSUBSCRIBE", mine))
         await asyncio.gather(*calls)
-        idle = [c for c in self.connections[1:] if not c.streams]  # the first one stays, even with no stream
+        await self._close_idle()
+
+    async def _close_idle(self) -> None:
+        """Close the connections left without a stream (the first one stays, even with none)."""
+        idle = [c for c in self.connections[1:] if not c.streams]
         self.connections = [c for c in self.connections if c not in idle]
         await asyncio.gather(*(c.stop() for c in idle))
 

@@ -9,6 +9,7 @@ Rate limits: an HTTP 429 (too many requests) or 418 (IP banned after ignoring 42
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 import httpx
@@ -23,6 +24,8 @@ KLINES_PER_CALL = 1000
 
 #: Pause when a 418/429 answer has no usable ``Retry-After`` (seconds).
 DEFAULT_RETRY_AFTER_S = 60.0
+#: The longest pause a ``Retry-After`` can ask for: Binance's longest IP ban, 3 days (seconds).
+MAX_RETRY_AFTER_S = 3 * 86_400.0
 
 
 class BinanceAPIError(RuntimeError):
@@ -41,9 +44,10 @@ class BinanceAPIError(RuntimeError):
 
 def _retry_after(response: httpx.Response) -> float:
     try:
-        return max(0.0, float(response.headers["Retry-After"]))
+        seconds = float(response.headers["Retry-After"])
     except (KeyError, ValueError):
         return DEFAULT_RETRY_AFTER_S
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds)) if math.isfinite(seconds) else DEFAULT_RETRY_AFTER_S
 
 
 class RestClient:

@@ -139,9 +139,9 @@ class CandleBook:
     """Closed candles of one (symbol, interval), in open-time order, plus the forming candle.
 
     ``candles`` holds the closed candles (``Columns`` of open, high, low, close, volume);
-    ``forming`` the current unclosed kline. Nothing is invented across a hole: ``holes()`` lists the
+    ``forming`` the current unclosed kline. Nothing is invented across a gap: ``gaps()`` lists the
     open-time ranges that are missing (e.g. lost in a disconnect, or an exchange halt), and
-    ``on_hole`` (a callable, e.g. the backfill's wake-up) is called when a kline reveals a new one.
+    ``on_gap`` (a callable, e.g. the backfill's wake-up) is called when a kline reveals a new one.
     ``updated_at`` is the ``time.monotonic()`` of the last kline applied (even a duplicate), 0 before any.
     """
 
@@ -151,7 +151,7 @@ class CandleBook:
         self.candles = Columns(OHLCV, max_rows=max_candles)
         self.forming: Kline | None = None
         self.duplicates = 0
-        self.on_hole = None
+        self.on_gap = None
         self.updated_at = 0.0
 
     def __len__(self) -> int:
@@ -162,7 +162,7 @@ class CandleBook:
         """Open time (ms) of the newest closed candle, or None if the book is empty."""
         return self.candles.last_open_time
 
-    def holes(self) -> list[tuple[int, int]]:
+    def gaps(self) -> list[tuple[int, int]]:
         """Missing open times as ``[(first_missing, next_present), ...]`` (ms), oldest first: between consecutive
         closed candles, and between the last closed candle and the forming one."""
         t = self.candles.open_time
@@ -186,27 +186,27 @@ class CandleBook:
                 self.duplicates += 1  # a late update of a candle that is no longer forming
                 return None
             self.forming = kline
-            if beyond and (forming is None or forming.open_time != kline.open_time) and self.on_hole is not None:
-                self.on_hole()
+            if beyond and (forming is None or forming.open_time != kline.open_time) and self.on_gap is not None:
+                self.on_gap()
             return CandleUpdate(self.symbol, self.interval, "forming", kline)
         # a closed candle newer than the last closed one is always kept, even if a newer one is already forming
         self.candles.append(kline.open_time, (kline.open, kline.high, kline.low, kline.close, kline.volume))
         if self.forming is not None and self.forming.open_time <= kline.open_time:
             self.forming = None
-        if beyond and self.on_hole is not None:
-            self.on_hole()
+        if beyond and self.on_gap is not None:
+            self.on_gap()
         return CandleUpdate(self.symbol, self.interval, "closed", kline)
 
     def load(self, klines) -> int:
         """Merge a REST history (warm-up or backfill) into the book; returns how many candles were added.
 
         Closed klines older than the newest closed candle are merged in place, wherever they fall (before
-        the first candle, or into a hole); the rest are applied in open-time order like stream klines.
+        the first candle, or into a gap); the rest are applied in open-time order like stream klines.
         Closed klines already in the book are counted as duplicates.
         """
         klines = sorted(klines, key=lambda k: k.open_time)
         last = self.candles.last_open_time
-        older = [k for k in klines if k.closed and last is not None and k.open_time < last]
+        older = list({k.open_time: k for k in klines if k.closed and last is not None and k.open_time < last}.values())
         known = np.isin([k.open_time for k in older], self.candles.open_time)
         older = [k for k, seen in zip(older, known) if not seen]
         self.duplicates += int(known.sum())
