@@ -7,7 +7,8 @@ import talib
 from streamz import Stream
 
 from conftest import feed, klines_of
-from thebot_panel.graph import Analysis, MarketGraph, Recomputed
+from thebot_panel.graph import MarketGraph
+from thebot_panel.pipeline.messages import Analysis, Recomputed
 from thebot_panel.hub import default_indicators, default_rules
 from thebot_panel.indicators import BBANDS, DONCHIAN, MACD, SMA, SUPERTREND
 from thebot_panel.signals.alerts import AlertManager

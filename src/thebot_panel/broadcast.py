@@ -51,7 +51,7 @@ import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from .graph import Analysis
+from .pipeline.messages import Analysis
 from .pipeline.candles import CandleUpdate
 from .signals.alerts import Alert
 from .signals.rules import Signal

@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import functools
 import heapq
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,31 +27,10 @@ from streamz import Stream
 from streamz.dataframe import DataFrame as StreamingDataFrame
 
 from .binance.events import Kline
-from .pipeline.candles import OHLCV, CandleBook, CandleUpdate, Columns, candle_frame
-from .signals import aggregator as _aggregator  # noqa: F401  registers Stream.confluence (imports this module)
+from .pipeline.candles import OHLCV, CandleBook, Columns, candle_frame
+from .pipeline.messages import Analysis, Evaluated, Recomputed
+from .signals.aggregator import confluence
 from .signals.rules import Signal
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    """One candle update with the indicator values of the nodes it went through (provisional if forming)."""
-
-    candle: CandleUpdate
-    values: dict[str, float]
-
-
-@dataclass(frozen=True, slots=True)
-class Recomputed:
-    """A node recomputed its whole history (a parameter changed, history loaded): readers reload."""
-
-    node: Stream
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluated:
-    """The signal node has evaluated every rule on the closed candle ``open_time``; its Signals came just before."""
-
-    open_time: int
 
 
 @Stream.register_api()
@@ -328,7 +306,7 @@ class MarketGraph:
         self.klines = source.filter(self._mine)
         self.candles = self.klines.map(self.book.apply).filter(_is_not_none)
         self.branch = Branch(self, indicators, rules)
-        self.confluence = self.branch.signals.confluence(self.branch, aggregator, trend)
+        self.confluence = confluence(self.branch.signals, self.branch, aggregator, trend)
         self.alerts = self.branch.signals.filter(_is_signal).sink(alerts.on_signal)
         self.prices = self.klines.sink(alerts.on_candle)
 

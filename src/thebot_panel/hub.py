@@ -24,14 +24,14 @@ from .binance.rest import BINANCE_REST_URL, RestClient
 from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
 from .broadcast import Broadcaster
 from .graph import MarketGraph
-from .indicators import BBANDS, EMA, MACD, RSI, Indicator, create
+from .indicators import Indicator, create
 from .metrics import MarketMetrics
 from .news import NewsFeeds, feeds_from_env
 from .portfolio import PaperPortfolio, PaperStore
+from .presets import default_indicators, default_rules
 from .signals.aggregator import Aggregator, HigherTrend
 from .signals.alerts import ACTIVE, AlertManager
 from .signals.notify import Notifier
-from .signals.rules import BandBreakout, Crossover, Divergence, LevelCross, MACDCross
 from .signals.store import AlertStore, default_path
 
 log = logging.getLogger(__name__)
@@ -39,24 +39,6 @@ log = logging.getLogger(__name__)
 SOURCES = ("auto", "binance", "replay")
 #: A wanted market whose kline stream stays silent this long (s, exchange time / replay speed) is reported.
 SILENT_AFTER_S = 30.0
-
-
-def default_indicators() -> dict:
-    """The chart's default set, by key: EMA(9), EMA(21) and Bollinger Bands(20, 2) over the price, RSI(14) and
-    MACD(12, 26, 9) in their own panes. Users add and remove indicators from there."""
-    return {"ema_fast": EMA(period=9), "ema_slow": EMA(period=21), "bbands": BBANDS(period=20),
-            "rsi": RSI(period=14), "macd": MACD()}
-
-
-def default_rules(indicators: dict) -> list:
-    """On ``default_indicators()``, evaluated on closed candles: EMA fast/slow crossover, RSI crossing 30/70,
-    MACD crossing its signal line, close breaking out of the Bollinger Bands, and regular RSI divergence."""
-    column = {key: indicator.columns for key, indicator in indicators.items()}
-    return [Crossover(fast=column["ema_fast"][0], slow=column["ema_slow"][0]),
-            LevelCross(series=column["rsi"][0], lower=30, upper=70),
-            MACDCross(macd=column["macd"][0], signal=column["macd"][1]),
-            BandBreakout(upper=column["bbands"][0], lower=column["bbands"][2]),
-            Divergence(series=column["rsi"][0])]
 
 
 class FeedHub(param.Parameterized):

@@ -32,7 +32,7 @@ import pandas as pd
 import param
 from streamz import Stream
 
-from .. import graph as _graph  # a module reference, not names: graph imports this package
+from ..pipeline.messages import Analysis, Evaluated, Recomputed
 from ..binance.streams import INTERVALS, interval_ms
 from .rules import Signal
 
@@ -285,16 +285,16 @@ class confluence(Stream):
         if type(x) is Signal and x.open_time == self._pending:
             self._signals.append(x)
             return self._emit(x, metadata=metadata)
-        if type(x) is _graph.Recomputed:
+        if type(x) is Recomputed:
             self._rebuild()
             return self._emit(x, metadata=metadata)
-        if type(x) is _graph.Evaluated and x.open_time == self._pending:  # the candle is complete
+        if type(x) is Evaluated and x.open_time == self._pending:  # the candle is complete
             results = self.flush()
             results.extend(self._emit(x, metadata=metadata))
             return results
         results = self.flush()
         results.extend(self._emit(x, metadata=metadata))
-        if type(x) is _graph.Analysis and x.candle.closed:
+        if type(x) is Analysis and x.candle.closed:
             self._pending = x.candle.kline.open_time
         return results
 
@@ -325,7 +325,7 @@ class confluence(Stream):
     def recompute(self, *events) -> None:
         """Recompute the history in batch and emit ``Recomputed`` (the aggregator's parameter watcher)."""
         self._rebuild()
-        self._emit(_graph.Recomputed(self))
+        self._emit(Recomputed(self))
 
     def destroy(self, streams=None):
         self.aggregator.param.unwatch(self._watcher)

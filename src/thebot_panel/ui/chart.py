@@ -18,9 +18,11 @@ from bokeh.core.properties import value
 from bokeh.models import CustomJS, HoverTool, NumeralTickFormatter, Range1d, Span
 from bokeh.plotting import figure
 
-from ..graph import Analysis, Recomputed, output_keys
+from ..graph import output_keys
+from ..hub import FeedHub
 from ..indicators import Indicator
-from ..hub import FeedHub, default_indicators, default_rules
+from ..pipeline.messages import Analysis, Recomputed
+from ..presets import default_indicators, default_rules
 from ..signals.rules import Signal
 from . import LiveSource, LiveView
 
@@ -63,7 +65,7 @@ def signals_frame(signals) -> pd.DataFrame:
 class CandleChart(LiveView):
     """Live candles of one market with its indicator overlays/panes and signal markers.
 
-    ``indicators``: key → ``Indicator`` (default: the hub's ``default_indicators()``); each is drawn
+    ``indicators``: key → ``Indicator`` (default: ``presets.default_indicators()``); each is drawn
     where it declares (``pane``: over the price or in its own pane with its ``levels``; ``styles``:
     line, histogram or dots per output). Changing a parameter recomputes that indicator over the
     loaded history and the chart reloads; ``add_indicator``/``remove_indicator`` change the set on
