@@ -9,7 +9,8 @@ import logging
 import panel as pn
 
 from .binance.streams import INTERVALS, normalize_symbol, validate_interval
-from .hub import SOURCES, FeedHub
+from .hub import FeedHub
+from .sources import SOURCES
 from .news import feed_urls
 
 log = logging.getLogger("thebot_panel")

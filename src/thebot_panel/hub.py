@@ -2,9 +2,8 @@
 stream graph of every (symbol, interval); sessions (browser tabs, notebook cells) attach their own
 indicator/signal branches and detach them when they end. The upstream socket is never opened per session.
 
-Sources: ``auto`` (Binance if its REST endpoint answers within ``probe_timeout`` s, else the bundled
-replay, said in ``source_label``, ``replay_badge`` and the log), ``binance`` (live only; a clear error
-if unreachable), ``replay`` (the embedded replay server, or the one at ``replay_url``).
+The source (``auto``, ``binance``, ``replay``) is resolved by ``sources.resolve_source`` and shown in
+``source_label`` and ``replay_badge``.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ import param
 from streamz import Stream
 
 from .backfill import YIELD_EVERY, Backfill, BackfillCounters
-from .binance.client import BINANCE_WS_URL, CLOCK_WINDOW_MS, Connected, MarketSocket, Status
-from .binance.rest import BINANCE_REST_URL, RestClient
+from .binance.client import CLOCK_WINDOW_MS, Connected, MarketSocket, Status
+from .binance.rest import RestClient
 from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
 from .broadcast import Broadcaster
 from .graph import MarketGraph
@@ -33,10 +32,10 @@ from .signals.aggregator import Aggregator, HigherTrend
 from .signals.alerts import ACTIVE, AlertManager
 from .signals.notify import Notifier
 from .signals.store import AlertStore, default_path
+from .sources import SOURCES, resolve_source
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("auto", "binance", "replay")
 #: A wanted market whose kline stream stays silent this long (s, exchange time / replay speed) is reported.
 SILENT_AFTER_S = 30.0
 
@@ -168,15 +167,25 @@ class FeedHub(param.Parameterized):
     async def start(self) -> None:
         """Resolve the source, validate the symbols, connect, warm up. Errors land in ``error``."""
         try:
-            ws_url, rest_url = await self._resolve_source()
+            source = await resolve_source(
+                self.source, ws_url=self._ws_url, rest_url=self._rest_url, replay_url=self._replay_url,
+                replay_data=self._replay_data, replay_start=self._replay_start, speed=self.speed, paused=self.paused,
+                probe_timeout=self.probe_timeout, rest_timeout=self._rest_timeout)
+            self.rest, self.replay, self._exchange_clock = source.rest, source.replay, source.clock
+            self.source_label, self.replay_badge = source.label, source.badge
+            if source.live:
+                self.metrics.clock = lambda: time.time_ns() // 1_000_000
+            elif source.replay is not None:
+                self.metrics.clock = source.replay.now_ms
+                self.metrics.speed = lambda: None if source.replay.speed == "max" else source.replay.speed
             for symbol in await self.rest.validate_symbols(self.symbols):
-                log.info("validated %s on %s", symbol, rest_url)
+                log.info("validated %s on %s", symbol, source.rest_url)
             streams = [stream_name(s, "kline", i) for s, i in self.graphs]
-            streams += [stream_name(symbol, kind) for symbol in self.symbols for kind in self._quote_streams(symbol)]
+            streams += [stream_name(symbol, kind) for symbol in self.symbols for kind in source.quote_streams(symbol)]
             self.backfill = Backfill(self.rest, self.warmup)
             for graph in self.graphs.values():
                 self.backfill.follow(graph)
-            self.socket = MarketSocket(ws_url, streams, on_status=self._on_status, clock=self._exchange_clock,
+            self.socket = MarketSocket(source.ws_url, streams, on_status=self._on_status, clock=self._exchange_clock,
                                        **self._socket_options)
             self._steer_replay()
             self.socket.start()
@@ -191,53 +200,6 @@ class FeedHub(param.Parameterized):
             self._fatal = str(exc)
             self.status, self.error = "error", self._fatal
             log.error("feed hub failed to start: %s", exc)
-
-    def _quote_streams(self, symbol: str) -> list[str]:
-        """``ticker`` (24 h figures) and ``bookTicker`` (best bid/ask) for the metrics strip: both from Binance; from
-        a replay, ``ticker`` always and ``bookTicker`` where the bundled replay's recording has ticks."""
-        if self.source_label.startswith("live"):
-            return ["ticker", "bookTicker"]
-        ticks = self.replay.recording.ticks.get(symbol) if self.replay is not None else None
-        return ["ticker", "bookTicker"] if ticks is not None and len(ticks.streams["bookTicker"]) else ["ticker"]
-
-    async def _resolve_source(self) -> tuple[str, str]:
-        if self.source in ("auto", "binance") and self._replay_url is None:
-            rest_url = self._rest_url or BINANCE_REST_URL
-            self.rest = RestClient(rest_url, self._rest_timeout)
-            try:
-                offset = await asyncio.wait_for(self.rest.server_time(), self.probe_timeout) - time.time_ns() // 10**6
-                self.source_label = f"live: {self._ws_url or BINANCE_WS_URL}"
-                self._exchange_clock = lambda: time.time_ns() // 1_000_000 + offset
-                self.metrics.clock = lambda: time.time_ns() // 1_000_000
-                log.info("source: %s", self.source_label)
-                return self._ws_url or BINANCE_WS_URL, rest_url
-            except Exception as exc:
-                await self.rest.close()
-                if self.source == "binance":
-                    raise ConnectionError(f"Binance is unreachable at {rest_url} ({type(exc).__name__}: "
-                                          f"{exc or 'timed out'}); use --source replay to run offline") from exc
-                log.warning("Binance unreachable at %s (%s); falling back to the bundled replay", rest_url,
-                            type(exc).__name__)
-        if self._replay_url is not None:
-            ws_url = self._replay_url.replace("http://", "ws://")
-            rest_url = self._replay_url.replace("ws://", "http://")
-            self.replay_badge = f"replay at {rest_url}"
-        else:
-            from .replay import Recording, ReplayServer
-
-            recording = Recording.from_paths(self._replay_data) if self._replay_data else Recording.bundled()
-            self.replay = ReplayServer(recording, start=self._replay_start, speed=self.speed)
-            if self.paused:
-                self.replay.pause()
-            await self.replay.start()
-            ws_url, rest_url = self.replay.ws_url, self.replay.rest_url
-            self.replay_badge = self.replay.describe()
-            self.metrics.clock = self._exchange_clock = self.replay.now_ms
-            self.metrics.speed = lambda: None if self.replay.speed == "max" else self.replay.speed
-        self.rest = RestClient(rest_url, self._rest_timeout)
-        self.source_label = f"replay: {ws_url}"
-        log.info("source: %s (%s)", self.source_label, self.replay_badge)
-        return ws_url, rest_url
 
     @param.depends("speed", "paused", watch=True)
     def _steer_replay(self) -> None:
