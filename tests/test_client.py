@@ -1,6 +1,7 @@
 """The real socket client against the real replay server (and tiny real servers) on 127.0.0.1."""
 
 import asyncio
+import contextlib
 import time
 
 import numpy as np
@@ -21,6 +22,28 @@ async def replay():
         yield server
 
 
+@contextlib.asynccontextmanager
+async def running(socket: MarketSocket):
+    """``socket`` started, and stopped on the way out."""
+    socket.start()
+    try:
+        yield socket
+    finally:
+        await socket.stop()
+
+
+@contextlib.asynccontextmanager
+async def sending(frames):
+    """A WebSocket server on 127.0.0.1 that sends ``frames`` to each client, then waits; yields its URL."""
+    async def handler(ws):
+        for frame in frames:
+            await ws.send(frame)
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
 async def next_klines(socket: MarketSocket, n: int, timeout: float = 10.0) -> list[Kline]:
     found = []
     async with asyncio.timeout(timeout):
@@ -32,9 +55,7 @@ async def next_klines(socket: MarketSocket, n: int, timeout: float = 10.0) -> li
 
 
 async def test_subscribe_receive_and_unsubscribe(replay):
-    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m"])
-    socket.start()
-    try:
+    async with running(MarketSocket(replay.ws_url, ["btcusdt@kline_1m"])) as socket:
         assert type(await socket.get()) is Connected
         assert {k.symbol for k in await next_klines(socket, 5)} == {"BTCUSDT"}
         await socket.subscribe(["ethusdt@kline_1m"])
@@ -49,15 +70,11 @@ async def test_subscribe_receive_and_unsubscribe(replay):
             await socket.subscribe(["foobarusdt@kline_1m"])
         assert socket.streams == ["ethusdt@kline_1m"]
         assert socket.status is Status.CONNECTED and socket.counters.reconnects == 0
-    finally:
-        await socket.stop()
 
 
 async def test_control_messages_stay_under_binance_limit(replay):
     """The replay server, like Binance, disconnects a client that sends more than 5 messages a second."""
-    socket = MarketSocket(replay.ws_url)
-    socket.start()
-    try:
+    async with running(MarketSocket(replay.ws_url)) as socket:
         await socket.get()
         started = time.monotonic()
         for _ in range(6):
@@ -71,14 +88,10 @@ async def test_control_messages_stay_under_binance_limit(replay):
             assert sorted(await socket.list_subscriptions()) == sorted(names)
             await asyncio.gather(*(socket.unsubscribe([name]) for name in names))
         assert socket.counters.reconnects == 0 and replay.connections_opened == 1
-    finally:
-        await socket.stop()
 
 
 async def test_drop_reconnects_with_backoff_and_marks_resync(replay):
-    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=0.2)
-    socket.start()
-    try:
+    async with running(MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=0.2)) as socket:
         first = await socket.get()
         assert type(first) is Connected and first.resync is False
         await next_klines(socket, 3)
@@ -89,14 +102,11 @@ async def test_drop_reconnects_with_backoff_and_marks_resync(replay):
         assert item.resync is True and socket.counters.reconnects == 1 and replay.connections_opened == 2
         assert socket.status is Status.CONNECTED
         await next_klines(socket, 3)
-    finally:
-        await socket.stop()
 
 
 async def test_server_shutdown_reconnects_a_stable_connection_after_a_short_jittered_delay(replay):
-    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=30, stable_after=0.5)
-    socket.start()
-    try:
+    async with running(MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=30,
+                                    stable_after=0.5)) as socket:
         await next_klines(socket, 2)
         await asyncio.sleep(0.6)  # data for longer than stable_after: the backoff is not used
         started = time.monotonic()
@@ -105,14 +115,10 @@ async def test_server_shutdown_reconnects_a_stable_connection_after_a_short_jitt
             while type(await socket.get()) is not Connected:
                 pass
         assert 0.5 <= time.monotonic() - started < 2 and socket.counters.reconnects == 1
-    finally:
-        await socket.stop()
 
 
 async def test_watchdog_reconnects_a_silent_connection(replay, caplog):
-    socket = MarketSocket(replay.ws_url, [], watchdog_timeout=0.3, backoff_initial=0.05)
-    socket.start()
-    try:
+    async with running(MarketSocket(replay.ws_url, [], watchdog_timeout=0.3, backoff_initial=0.05)) as socket:
         async with asyncio.timeout(5):
             while socket.counters.reconnects < 2:
                 await asyncio.sleep(0.05)
@@ -120,8 +126,6 @@ async def test_watchdog_reconnects_a_silent_connection(replay, caplog):
         messages = [r.getMessage() for r in caplog.records]
         assert any(m.startswith("watchdog: no message for") for m in messages)
         assert not any("server closed the connection" in m for m in messages)  # our close, not the server's
-    finally:
-        await socket.stop()
 
 
 async def test_malformed_and_unknown_messages_are_counted_and_skipped():
@@ -130,31 +134,18 @@ async def test_malformed_and_unknown_messages_are_counted_and_skipped():
     frames = ['{"result":null,"id":[1]}', "not json", '{"stream":"btcusdt@depth","data":{"e":"depthUpdate"}}', "[]",
               orjson.dumps({"stream": "btcusdt@kline_1m", "data": kline}).decode(), '{"e":"kline"}']
 
-    async def handler(ws):
-        for frame in frames:
-            await ws.send(frame)
-        await ws.wait_closed()
-
-    async with serve(handler, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
-        socket = MarketSocket(f"ws://127.0.0.1:{port}", ["btcusdt@kline_1m"])
-        socket.start()
-        try:
-            [received] = await next_klines(socket, 1)
-            async with asyncio.timeout(5):
-                while socket.counters.received < len(frames):
-                    await asyncio.sleep(0.01)
-            assert received.close == 2.0 and received.closed
-            assert socket.counters.malformed == 5 and socket.counters.parsed == 1
-            assert socket.status is Status.CONNECTED
-        finally:
-            await socket.stop()
+    async with sending(frames) as url, running(MarketSocket(url, ["btcusdt@kline_1m"])) as socket:
+        [received] = await next_klines(socket, 1)
+        async with asyncio.timeout(5):
+            while socket.counters.received < len(frames):
+                await asyncio.sleep(0.01)
+        assert received.close == 2.0 and received.closed
+        assert socket.counters.malformed == 5 and socket.counters.parsed == 1
+        assert socket.status is Status.CONNECTED
 
 
 async def test_queue_overflow_drops_newest_then_asks_for_a_resync(replay):
-    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m", "ethusdt@kline_1m"], queue_size=5)
-    socket.start()
-    try:
+    async with running(MarketSocket(replay.ws_url, ["btcusdt@kline_1m", "ethusdt@kline_1m"], queue_size=5)) as socket:
         async with asyncio.timeout(10):
             while socket.counters.dropped == 0:
                 await asyncio.sleep(0.05)
@@ -162,8 +153,6 @@ async def test_queue_overflow_drops_newest_then_asks_for_a_resync(replay):
         assert len(items) == 5 and items[0] == Connected(resync=False, at=items[0].at)
         resync = await asyncio.wait_for(socket.get(), 5)
         assert type(resync) is Connected and resync.resync is True
-    finally:
-        await socket.stop()
 
 
 async def test_unreachable_endpoint_gives_up_after_max_attempts_with_the_reason():
@@ -209,20 +198,10 @@ async def test_events_far_from_the_exchange_clock_are_malformed():
               kline(now - 86_400_000, now - 86_400_000 + 60_000),  # a day old
               kline(now - 60_000, now)]
 
-    async def handler(ws):
-        for frame in frames:
-            await ws.send(frame)
-        await ws.wait_closed()
-
-    async with serve(handler, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
-        socket = MarketSocket(f"ws://127.0.0.1:{port}", ["btcusdt@kline_1m"], clock=lambda: now + 5)
-        socket.start()
-        try:
-            [received] = await next_klines(socket, 1)
-            assert received.open_time == now - 60_000 and socket.counters.malformed == 2
-        finally:
-            await socket.stop()
+    async with sending(frames) as url, \
+            running(MarketSocket(url, ["btcusdt@kline_1m"], clock=lambda: now + 5)) as socket:
+        [received] = await next_klines(socket, 1)
+        assert received.open_time == now - 60_000 and socket.counters.malformed == 2
 
 
 async def test_a_server_that_accepts_then_closes_gets_a_growing_backoff_within_the_connection_budget():
@@ -231,10 +210,8 @@ async def test_a_server_that_accepts_then_closes_gets_a_growing_backoff_within_t
 
     async with serve(handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
-        socket = MarketSocket(f"ws://127.0.0.1:{port}", ["btcusdt@kline_1m"], backoff_initial=0.05,
-                              backoff_max=0.4, budget=ConnectionBudget(limit=8, window_s=300))
-        socket.start()
-        try:
+        async with running(MarketSocket(f"ws://127.0.0.1:{port}", ["btcusdt@kline_1m"], backoff_initial=0.05,
+                                        backoff_max=0.4, budget=ConnectionBudget(limit=8, window_s=300))) as socket:
             await asyncio.sleep(3)
             attempts = list(socket.budget.attempts)
             assert len(attempts) == 8 and socket.budget.wait_s() > 290  # the budget holds the 9th
@@ -242,16 +219,12 @@ async def test_a_server_that_accepts_then_closes_gets_a_growing_backoff_within_t
             assert gaps[-1] > 0.19 and gaps[-1] > 2 * gaps[0]  # the backoff grew: no connection was stable
             assert "connection budget used: 8 attempts in 300 s" in socket.error
             assert socket.status is Status.RECONNECTING
-        finally:
-            await socket.stop()
 
 
 async def test_more_streams_than_one_connection_carries_open_more_connections(replay, monkeypatch):
     monkeypatch.setattr(client, "MAX_STREAMS", 4)  # Binance: 1024; the replay knows only a few dozen stream names
     names = [f"{s}@kline_{i}" for s in ("btcusdt", "ethusdt") for i in ("1m", "3m", "5m", "15m", "30m")]
-    socket = MarketSocket(replay.ws_url, names[:6])
-    socket.start()
-    try:
+    async with running(MarketSocket(replay.ws_url, names[:6])) as socket:
         await socket.subscribe(names[6:])
         assert [len(c.streams) for c in socket.connections] == [4, 4, 2]
         async with asyncio.timeout(10):
@@ -262,14 +235,10 @@ async def test_more_streams_than_one_connection_carries_open_more_connections(re
         assert seen == {(s.upper(), i) for s in ("btcusdt", "ethusdt") for i in ("1m", "3m", "5m", "15m", "30m")}
         await socket.unsubscribe(names[8:])
         assert [len(c.streams) for c in socket.connections] == [4, 4]  # the emptied connection is closed
-    finally:
-        await socket.stop()
 
 
 async def test_a_subscribe_cut_off_by_a_disconnect_is_applied_by_the_next_connection(replay):
-    socket = MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=0.1)
-    socket.start()
-    try:
+    async with running(MarketSocket(replay.ws_url, ["btcusdt@kline_1m"], backoff_initial=0.1)) as socket:
         await next_klines(socket, 1)
         await asyncio.gather(socket.subscribe(["ethusdt@kline_5m"]), replay.drop_connections())  # no CancelledError
         async with asyncio.timeout(10):
@@ -277,5 +246,3 @@ async def test_a_subscribe_cut_off_by_a_disconnect_is_applied_by_the_next_connec
                 await asyncio.sleep(0.02)
         assert sorted(await socket.list_subscriptions()) == ["btcusdt@kline_1m", "ethusdt@kline_5m"]
         assert "ETHUSDT" in {k.symbol for k in await next_klines(socket, 50)}
-    finally:
-        await socket.stop()
