@@ -14,6 +14,7 @@ from panel.reactive import ReactiveHTML
 
 from ..signals.alerts import ACTIVE, Alert, AlertManager
 from . import LiveView
+from .theme import DOWN, UP
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class AlertCenter(LiveView):
     def _row(self, alert: Alert) -> pn.Row:
         button = pn.widgets.Button(name="Dismiss", button_type="light", width=90, css_classes=[f"dismiss-{alert.id}"])
         button.on_click(lambda _: self.dismiss(alert.id))
-        color = {"BUY": "#26a69a", "UP": "#26a69a"}.get(alert.side, "#ef5350")
+        color = {"BUY": UP, "UP": UP}.get(alert.side, DOWN)
         attributes = " ".join(f'data-{k}="{html.escape(str(getattr(alert, k)))}"'
                               for k in ("id", "symbol", "interval", "rule", "side", "price"))
         side = html.escape(alert.side)

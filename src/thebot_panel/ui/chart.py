@@ -25,12 +25,11 @@ from ..pipeline.messages import Analysis, Recomputed
 from ..presets import default_indicators, default_rules
 from ..signals.rules import Signal
 from . import LiveSource, LiveView
+from .theme import DOWN, GUIDE, LINE_COLORS, UP
 
 log = logging.getLogger(__name__)
 
-UP, DOWN = "#26a69a", "#ef5350"
 PRICE_FORMAT = "0,0.[000000]"  # hover numbers: thousands separated, up to 6 decimals (cheap coins keep their ticks)
-LINE_COLORS = ("#f5a623", "#7e57c2", "#29b6f6", "#ec407a", "#8d6e63", "#66bb6a", "#26c6da", "#ffa726")
 CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "color", "alpha")
 SIGNAL_DTYPES = {"time": str, "symbol": str, "interval": str, "rule": str, "side": str, "price": "float64",
                  "strength": "float64"}
@@ -209,7 +208,7 @@ class CandleChart(LiveView):
                                 active_scroll="xwheel_zoom", x_range=price.x_range, name=f"pane_{key}")
                 for level in ind.levels:
                     target.add_layout(Span(location=level, dimension="width", line_dash="dashed",
-                                           line_color="#888888"))
+                                           line_color=GUIDE))
                 panes.append(target)
             for out, col in zip(ind.outputs, output_keys(key, ind)):
                 hover_fields.append((col, f"@{{{col}}}{{{PRICE_FORMAT}}}"))

@@ -22,8 +22,8 @@ from .. import indicators as ind
 from ..hub import FeedHub
 from ..pipeline.candles import candle_frame
 from . import LiveSource, LiveView
-from .chart import LINE_COLORS
 from .screener import patch_table
+from .theme import GUIDE, LINE_COLORS
 
 HOUR_MS = 3_600_000
 #: Start choices: label -> value; the value names how far before the newest candle the start is.
@@ -151,7 +151,7 @@ class Compare(LiveView):
         fig = figure(x_axis_type="datetime", height=380, sizing_mode="stretch_width", name="compare chart",
                      tools="xpan,xwheel_zoom,box_zoom,reset,save", active_scroll="xwheel_zoom",
                      title=f"% change from the start · {self.hub.interval}")
-        fig.add_layout(Span(location=0, dimension="width", line_dash="dashed", line_color="#888888"))
+        fig.add_layout(Span(location=0, dimension="width", line_dash="dashed", line_color=GUIDE))
         for symbol, color in zip(self.symbols, LINE_COLORS * 8):
             line = fig.line("open_time", symbol, source=self.source, color=color, line_width=1.6,
                             legend_label=symbol)

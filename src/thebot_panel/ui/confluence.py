@@ -9,7 +9,7 @@ import panel as pn
 
 from ..hub import FeedHub
 from . import LiveView
-from .chart import DOWN, UP
+from .theme import DOWN, NEUTRAL, UP
 
 
 def gauge_title(confluence) -> str:
@@ -33,7 +33,7 @@ def gauge_html(market: str, confluence) -> str:
     ``.gauge-<market>`` with ``data-value``)."""
     value = signed_confidence(confluence)
     direction = None if confluence is None else confluence.direction
-    color = {"BUY": UP, "SELL": DOWN}.get(direction, "#9e9e9e")
+    color = {"BUY": UP, "SELL": DOWN}.get(direction, NEUTRAL)
     left, width = (50, value / 2) if value >= 0 else (50 + value / 2, -value / 2)
     return (f'<div class="gauge gauge-{html.escape(market.split()[0])}" data-value="{value}" '
             f'style="display:flex;align-items:center;gap:8px;margin:2px 0">'

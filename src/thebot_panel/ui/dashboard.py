@@ -19,6 +19,7 @@ from .news import NewsPanel
 from .portfolio import PortfolioView
 from .screener import Screener
 from .status import StatusStrip
+from .theme import ACCENT, DOWN
 
 TABS = ("Chart", "Compare", "Screener", "Signals & Alerts", "Portfolio", "News")
 
@@ -48,7 +49,7 @@ class Dashboard(pn.viewable.Viewer):
         self.symbol_picker.param.watch(self._picked, "value")
         self.chart.param.watch(self._charted, "symbol")
         self.symbol_message = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["symbol-message"],
-                                           styles={"color": "#ef5350"})
+                                           styles={"color": DOWN})
         self.extra = {"Compare": Compare(hub), "Screener": Screener(hub),
                       "Portfolio": PortfolioView(hub.portfolio, hub.symbols), "News": NewsPanel(hub.news),
                       **(extra or {})}
@@ -146,7 +147,7 @@ class Dashboard(pn.viewable.Viewer):
                                 "u.searchParams.set('theme', cb_obj.value ? 'dark' : 'default'); window.location = u;")
         return pn.template.BootstrapTemplate(title="thebot-panel", sidebar=[switch, *self.sidebar()],
                                              main=[self.status, self.tabs()], sidebar_width=300,
-                                             header_background="#7e57c2", theme="dark" if dark else "default")
+                                             header_background=ACCENT, theme="dark" if dark else "default")
 
     def __panel__(self):
         return pn.Row(pn.Column(*self.sidebar(), width=300), pn.Column(self.status, self.tabs(),

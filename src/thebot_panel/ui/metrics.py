@@ -13,7 +13,7 @@ from panel.reactive import ReactiveHTML
 
 from ..hub import FeedHub
 from . import LiveView
-from .chart import DOWN, UP
+from .theme import DOWN, UP
 
 
 def _num(value: float, fmt: str) -> str:

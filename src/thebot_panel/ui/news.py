@@ -9,6 +9,7 @@ import param
 
 from ..news import FeedStatus, NewsFeeds, NewsItem
 from . import LiveView
+from .theme import DOWN
 
 _UNITS = (("day", 86_400_000), ("hour", 3_600_000), ("minute", 60_000))
 
@@ -101,7 +102,7 @@ class NewsPanel(LiveView):
             since = f" (last success {time_ago(status.last_success, now)})" if status.last_success else ""
             text, classes = f"⚠ {html.escape(status.message)}{since}", ["news-error"]
         return pn.pane.HTML(text, css_classes=["news-status", *classes], sizing_mode="stretch_width", margin=(0, 10),
-                            styles={"color": "#ef5350"} if classes else {})
+                            styles={"color": DOWN} if classes else {})
 
     def due(self) -> bool:
         return self._drawn != (self.feeds.version, self.feeds.clock() // 60_000)

@@ -14,7 +14,7 @@ from bokeh.plotting import figure
 from ..portfolio import BUY, PaperPortfolio
 from ..prices import price_text
 from . import LiveSource, LiveView
-from .chart import DOWN, UP
+from .theme import DOWN, LINE_COLORS, UP
 
 POSITION_DTYPES = {"symbol": str, "quantity": "float64", "average price": "float64", "last price": "float64",
                    "unrealised P&L": "float64", "realised P&L": "float64"}
@@ -103,7 +103,7 @@ class PortfolioView(LiveView):
         self.figure = figure(name="equity", x_axis_type="datetime", height=220, sizing_mode="stretch_width",
                              tools="xpan,xwheel_zoom,reset", active_scroll="xwheel_zoom",
                              title=f"Equity ({quote})")
-        self.figure.line("time", "equity", source=self.equity_source, line_width=2, color="#29b6f6")
+        self.figure.line("time", "equity", source=self.equity_source, line_width=2, color=LINE_COLORS[2])
         self.figure.yaxis.formatter = NumeralTickFormatter(format="0,0.00")
         self.figure.add_tools(HoverTool(tooltips=[("time", "@time{%F %H:%M} UTC"), ("equity", "@equity{0,0.00}")],
                                         formatters={"@time": "datetime"}, mode="vline"))

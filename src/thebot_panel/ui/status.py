@@ -9,14 +9,15 @@ import panel as pn
 
 from ..hub import FeedHub
 from . import LiveView
+from .theme import ACCENT, DOWN, NEUTRAL, UP, WARN
 
-_COLORS = {"connected": "#26a69a", "connecting": "#f5a623", "reconnecting": "#f5a623", "starting": "#f5a623",
-           "disconnected": "#9e9e9e", "error": "#ef5350"}
+_COLORS = {"connected": UP, "connecting": WARN, "reconnecting": WARN, "starting": WARN, "disconnected": NEUTRAL,
+           "error": DOWN}
 
 
 def status_html(stats: dict) -> str:
     """The strip's HTML for ``FeedHub.stats()``; the error (if any) is spelled out in full."""
-    color = _COLORS.get(stats["status"], "#9e9e9e")
+    color = _COLORS.get(stats["status"], NEUTRAL)
     age = stats["last_message_age"]
     parts = [
         f'<span class="status" style="color:{color}">● {html.escape(stats["status"])}</span>',
@@ -31,12 +32,12 @@ def status_html(stats: dict) -> str:
         f'per 5 min</span>',
     ]
     if stats["replay"]:
-        parts.insert(0, f'<span class="replay-badge" style="background:#7e57c2;color:white;padding:2px 8px;'
+        parts.insert(0, f'<span class="replay-badge" style="background:{ACCENT};color:white;padding:2px 8px;'
                         f'border-radius:10px;font-weight:600">REPLAY · '
                         f'{html.escape(stats["replay"].removeprefix("replay of "))}</span>')
     strip = " &nbsp;·&nbsp; ".join(parts)
     if stats["error"]:
-        strip += f'<div class="feed-error" style="color:#ef5350;font-weight:600">{html.escape(stats["error"])}</div>'
+        strip += f'<div class="feed-error" style="color:{DOWN};font-weight:600">{html.escape(stats["error"])}</div>'
     return strip
 
 
