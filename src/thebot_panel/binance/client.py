@@ -279,7 +279,7 @@ class _Connection:
     def _was_stable(self, opened: float | None) -> bool:
         """Whether the connection opened at ``opened`` (None: never opened) delivered data for ``stable_after`` s."""
         last = self.last_message_at
-        return opened is not None and last is not None and last >= opened and last - opened >= self.socket.stable_after
+        return opened is not None and last is not None and last - opened >= self.socket.stable_after
 
     async def _within_budget(self) -> None:
         budget = self.socket.budget
