@@ -8,7 +8,7 @@ combined-stream connection. The client is one of:
   (a) a bare websockets client that receives and counts the raw frames;
   (b) MarketSocket: receive, parse into typed events, queue; a consumer takes them off the queue;
   (c) (b) + the streamz graph: one MarketGraph per market (8) with the hub's default indicators and
-      rules, each event pushed with ``source.emit`` as ``FeedHub._consume`` does.
+      rules, each event pushed with ``source.push`` as ``FeedHub._consume`` does.
 
 The clock starts at the first message and stops at the N-th after it. Rounds alternate a, b, c; each
 row shows the round where the client used the least CPU (the least disturbed by other work).
@@ -34,13 +34,13 @@ import multiprocessing
 import os
 import time
 
-from streamz import Stream
 from websockets.asyncio.client import connect
 
 from thebot_panel.binance.client import Connected, MarketSocket
 from thebot_panel.binance.streams import stream_name
 from thebot_panel.graph import MarketGraph
-from thebot_panel.hub import default_indicators, default_rules
+from thebot_panel.pipeline.node import Node
+from thebot_panel.presets import default_indicators, default_rules
 from thebot_panel.replay import Recording, ReplayServer
 from thebot_panel.signals.alerts import AlertManager
 
@@ -49,9 +49,9 @@ STREAMS = [stream_name(symbol, "kline", interval) for symbol, interval in MARKET
 CLIENTS = {"socket": "(a) bare websockets", "parse": "(b) MarketSocket + parse", "graph": "(c) + streamz graph"}
 
 
-def graphs() -> Stream:
+def graphs() -> Node:
     """The hub's graph: one shared source and a MarketGraph per market with the default indicators and rules."""
-    source, alerts = Stream(asynchronous=True), AlertManager()
+    source, alerts = Node(asynchronous=True), AlertManager()
     for symbol, interval in MARKETS:
         indicators = default_indicators()
         MarketGraph(source, symbol, interval, indicators, default_rules(indicators), alerts)
@@ -124,7 +124,7 @@ async def market_socket(url: str, run: Run, captured: list, emit=None) -> None:
 
 
 async def graph_socket(url: str, run: Run, captured: list) -> None:
-    await market_socket(url, run, captured, emit=graphs().emit)  # graph built in the loop, as in the app
+    await market_socket(url, run, captured, emit=graphs().push)  # graph built in the loop, as in the app
 
 
 def run_client(client: str, recording: Recording, n: int, captured: list) -> tuple[float, float, float]:
@@ -142,7 +142,7 @@ def run_client(client: str, recording: Recording, n: int, captured: list) -> tup
 
 async def graph_alone(events: list) -> float:
     """Seconds to push pre-parsed ``events`` through fresh graphs (no socket)."""
-    emit = graphs().emit
+    emit = graphs().push
     start = time.perf_counter()
     for event in events:
         emit(event)

@@ -41,7 +41,7 @@ def test_graph_streams_candles_indicators_and_signals_equal_to_batch(halt_record
                                equal_nan=True)
     # the provisional value on the final forming update equals the committed one
     final_forming = [r for r in forming[1::2]]
-    np.testing.assert_allclose([r.values["ema_slow"] for r in final_forming],
+    np.testing.assert_allclose([r.values["ema_21"] for r in final_forming],
                                graph.branch.column("ema_slow"), rtol=1e-12, equal_nan=True)
     streamed = list(graph.branch.signals.history)
     frame = graph.branch.frame()
@@ -59,10 +59,9 @@ def test_parameter_change_recomputes_history_and_signals(halt_recording):
     source, graph, _ = build()
     klines = klines_of(halt_recording)
     feed(source, klines[:2000])
-    node_out = graph.branch.nodes["ema_fast"].sink_to_list()
     signals_out = graph.branch.signals.sink_to_list()
     graph.branch.indicators["ema_fast"].period = 12
-    assert [type(x) for x in node_out] == [Recomputed] and [type(x) for x in signals_out] == [Recomputed]
+    assert [type(x) for x in signals_out] == [Recomputed]
     closes = halt_recording.close.to_numpy()
     np.testing.assert_allclose(graph.branch.column("ema_fast"), talib.EMA(closes[:2000], 12), rtol=1e-9,
                                equal_nan=True)
@@ -86,11 +85,12 @@ def test_session_branch_is_detached_on_destroy(halt_recording):
     indicators = default_indicators()
     branch = graph.add_branch(indicators, default_rules(indicators))
     sink = branch.signals.sink_to_list()
-    assert len(graph.candles.downstreams) == 2 and len(branch.column("rsi")) == 300   # starts from the history
+    assert len(graph.indicators.downstreams) == 2 and len(branch.column("rsi")) == 300   # starts from the history
+    assert len(graph.indicators.computations) == 5   # the same five indicators, computed once for both branches
     feed(source, klines_of(halt_recording.iloc[300:310]))
     assert len([x for x in sink if type(x) is Analysis]) == 30
     branch.destroy()
-    assert len(graph.candles.downstreams) == 1 and graph.branches == [graph.branch]
+    assert len(graph.indicators.downstreams) == 1 and graph.branches == [graph.branch]
     feed(source, klines_of(halt_recording.iloc[310:320]))
     assert len([x for x in sink if type(x) is Analysis]) == 30 and len(graph.book) == 320
 
@@ -115,9 +115,9 @@ def test_indicators_are_added_and_removed_on_a_running_branch(halt_recording):
     branch = graph.branch
     out = branch.signals.sink_to_list()
     branch.add("sma", SMA(period=50))
-    assert [type(x) for x in out] == [Recomputed] and list(branch.nodes) == ["ema_fast", "ema_slow", "bbands", "rsi", "macd", "sma"]
+    assert [type(x) for x in out] == [Recomputed] and list(branch.indicators) == ["ema_fast", "ema_slow", "bbands", "rsi", "macd", "sma"]
     branch.remove("rsi")
-    assert len(graph.candles.downstreams) == 1 and "rsi_14" not in branch.frame().columns
+    assert len(graph.indicators.computations) == 5 and "rsi_14" not in branch.frame().columns
     assert "RSI(14) 30/70" not in [r.label for r in branch.signals.active]  # RSI rules rest without their series
     assert [r.label for r in branch.signals.active] == ["EMA(9)×EMA(21)", "MACD(12, 26, 9) signal cross",
                                                          "BBANDS(20, 2, 2) breakout"]
@@ -125,8 +125,7 @@ def test_indicators_are_added_and_removed_on_a_running_branch(halt_recording):
     closes = halt_recording.close.to_numpy()
     np.testing.assert_allclose(branch.column("sma"), talib.SMA(closes, 50), rtol=1e-9, equal_nan=True)
     last = [x for x in out if type(x) is Analysis][-1]
-    assert set(last.values) == {"ema_fast", "ema_slow", "sma", *(f"bbands.{o}" for o in BBANDS.outputs),
-                                *(f"macd.{o}" for o in MACD.outputs)}
+    assert set(last.values) == {"ema_9", "ema_21", "sma_50", *BBANDS().columns, *MACD().columns}
     assert all("RSI" not in s.rule for s in list(branch.signals.history)[-20:])
     with pytest.raises(ValueError, match="'sma' is already on this chart"):
         branch.add("sma", SMA())
@@ -190,3 +189,27 @@ def test_no_repainting_forming_updates_change_no_closed_candle_signal(halt_recor
             last = x
         elif type(x) is Signal:
             assert last.candle.closed and last.candle.kline.open_time == x.open_time
+
+
+def test_sessions_share_each_computation_and_a_tweak_gets_its_own_for_that_indicator_only(halt_recording):
+    source, graph, _ = build()
+    klines = klines_of(halt_recording)
+    feed(source, klines[:1000])
+    tabs = [graph.add_branch(default_indicators(), default_rules(default_indicators())) for _ in range(3)]
+    computations = graph.indicators.computations
+    assert len(computations) == 5 and all(c.users == 4 for c in computations.values())   # hub + 3 tabs
+    others = [tab.signals.sink_to_list() for tab in (graph.branch, *tabs[1:])]
+    tabs[0].indicators["rsi"].period = 7                    # one tab tweaks RSI
+    assert len(computations) == 6 and tabs[0].computations["ema_fast"] is graph.branch.computations["ema_fast"]
+    assert all(out == [] for out in others)                 # nobody else reloads
+    feed(source, klines[1000:1100])
+    closes = halt_recording.close.to_numpy()[:1100]
+    np.testing.assert_allclose(tabs[0].column("rsi"), talib.RSI(closes, 7), rtol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(tabs[1].column("rsi"), talib.RSI(closes, 14), rtol=1e-9, equal_nan=True)
+    assert tabs[0].signals.rules[1].series == "rsi_7" and graph.branch.signals.rules[1].series == "rsi_14"
+    assert [x.values["rsi_14"] for x in others[0] if type(x) is Analysis][-1] == tabs[1].column("rsi")[-1]
+    tabs[0].indicators["rsi"].period = 14                   # back to the shared computation
+    assert len(computations) == 5 and tabs[0].computations["rsi"] is graph.branch.computations["rsi"]
+    for tab in tabs:
+        tab.destroy()
+    assert len(computations) == 5 and all(c.users == 1 for c in computations.values())

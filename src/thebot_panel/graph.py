@@ -1,18 +1,19 @@
-"""The stream graph: klines → candle book → one node per indicator → signal node → alerts, one chain per
-(symbol, interval), built on streamz and run asynchronously in the app's event loop.
+"""The stream graph of one (symbol, interval), built on streamz and run in the app's event loop.
 
-Reading left to right::
+Reading left to right (one ``route`` per source, so an event costs one dict lookup whatever the number of markets)::
 
-    source.filter(is this market's kline).map(book.apply).filter(changed)   # candles
-          .indicate(book, "ema_fast", EMA(9)).indicate(book, "rsi", RSI(14)) # Analysis rows
-          .signal(branch, [Crossover(...), ...])                             # Analysis + Signal records
-          .sink(alerts.append)
+    source.route(market_key).select((symbol, interval))     # this market's klines
+          .candles(book)                                     # CandleUpdate: a closed or forming candle
+          .indicate(book)                                    # Analysis: every indicator any branch shows, once
+          .signal(branch, rules)                             # Analysis + Signal records + Evaluated, per branch
+          .confluence(...) / .filter(is_signal).sink(alerts.on_signal)
 
-A ``Branch`` is such a chain of indicator nodes and its signal node. The hub keeps one per market
-for its alerts; sessions (browser tabs, notebook cells) hang their own off ``MarketGraph.candles``,
-add and remove indicators on it while it runs, and ``destroy()`` it when they end. When an
-indicator parameter changes, its node recomputes from the book's history and emits a
-``Recomputed`` marker downstream.
+The ``indicate`` node computes each distinct indicator (class and parameters) once per candle update for every
+branch that shows it: the hub's alerts, every browser tab, every notebook cell. A ``Branch`` is a session's view
+of it: its own indicator objects by key (the widgets edit them), the shared computations they map to, and its own
+signal node with its rules. When a session changes a parameter, its branch moves that key to the computation of
+the new parameters (computed over the book's history at once if no other branch has it) and tells only its own
+signal node and views (``Recomputed``); the other sessions see nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import collections
 import functools
 import heapq
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -27,112 +29,196 @@ from streamz import Stream
 from streamz.dataframe import DataFrame as StreamingDataFrame
 
 from .binance.events import Kline
+from .indicators import Indicator
 from .pipeline.candles import OHLCV, CandleBook, Columns, candle_frame
 from .pipeline.messages import Analysis, Evaluated, Recomputed
+from .pipeline.node import Node, route
 from .signals.aggregator import confluence
 from .signals.rules import Signal
 
 
+def market_key(event) -> tuple[str, str] | None:
+    """The key a ``route`` sends a parsed event by: ``(symbol, interval)`` of a ``Kline``, None for other events."""
+    return (event.symbol, event.interval) if type(event) is Kline else None
+
+
+def router(source: Stream) -> route:
+    """The ``route`` node of ``source`` by ``market_key`` (created on first use: one per source)."""
+    for node in source.downstreams:
+        if type(node) is route and node.key is market_key:
+            return node
+    return source.route(market_key)
+
+
 @Stream.register_api()
-class indicate(Stream):
-    """Indicator node: one indicator, after the candles or after another indicator node.
+class candles(Node):
+    """Candle node: applies each kline to ``book`` and emits the ``CandleUpdate`` (nothing for a duplicate)."""
 
-    For every ``CandleUpdate`` (or ``Analysis`` from the node before) it emits an ``Analysis`` with
-    its own values added under ``keys`` (``key``, or ``"<key>.<output>"`` for several outputs).
-    Committed values of closed candles are kept in ``history`` (``Columns`` aligned with the book's
-    candles), the provisional values of the forming candle in ``forming``. A parameter change
-    recomputes the indicator over ``book``'s closed candles (batch == streaming) and emits
-    ``Recomputed``; a ``Recomputed`` from upstream is passed on.
-    """
-
-    def __init__(self, upstream, book: CandleBook, key: str, indicator, **kwargs):
-        self.book, self.key, self.indicator = book, key, indicator
-        self.forming: dict[str, float] = {}
+    def __init__(self, upstream, book: CandleBook, **kwargs):
+        self.book = book
         super().__init__(upstream, **kwargs)
-        self._watcher = indicator.param.watch(self.recompute, indicator._parameter_names())
-        self._recompute()
-
-    @property
-    def keys(self) -> list[str]:
-        return output_keys(self.key, self.indicator)
-
-    def labels(self) -> dict[str, str]:
-        """Key → column name for the current parameters (e.g. ``"ema_fast": "ema_9"``)."""
-        return dict(zip(self.keys, self.indicator.columns))
 
     def update(self, x, who=None, metadata=None):
-        if type(x) is Recomputed:
-            return self._emit(x, metadata=metadata)
-        candle, values = (x.candle, dict(x.values)) if type(x) is Analysis else (x, {})
-        out = self.indicator.update(candle.kline, candle.closed)
-        if candle.closed:
-            self.history.append(candle.kline.open_time, out)
-            self.forming = {}
+        update = self.book.apply(x)
+        return None if update is None else self._emit(update, metadata)
+
+
+def indicator_spec(indicator: Indicator) -> tuple:
+    """What makes two indicators compute the same values: the class and every parameter (a chained ``of``
+    indicator by its own spec)."""
+    return type(indicator), tuple((name, indicator_spec(value) if isinstance(value, Indicator) else value)
+                                  for name in indicator._parameter_names() for value in [getattr(indicator, name)])
+
+
+class Computation:
+    """One indicator computed for every branch that shows it with the same parameters.
+
+    ``indicator`` is the node's own copy; ``columns`` its column names (e.g. ``("ema_9",)``); ``history`` the
+    committed values of the book's closed candles (``Columns`` named by ``columns``, aligned with the book);
+    ``forming`` the provisional values of the forming candle (a tuple, empty when none); ``users`` how many branch
+    keys use it.
+    """
+
+    __slots__ = ("indicator", "columns", "history", "forming", "users", "update")
+
+    def __init__(self, indicator, book: CandleBook):
+        self.indicator, self.columns, self.users = indicator, tuple(indicator.columns), 0
+        self.recompute(book)
+
+    def recompute(self, book: CandleBook) -> None:
+        """Values over the book's closed candles (batch == streaming), then the forming candle's."""
+        values = self.indicator.recompute(book.frame()).to_numpy()
+        self.history = Columns.from_arrays(self.columns, book.candles.open_time, values,
+                                           max_rows=book.candles.max_rows)
+        self.update = self.indicator.update  # the kernel's own method, bound once (a param attribute read costs µs)
+        self.forming = () if book.forming is None else self.update(book.forming, False)
+
+
+@Stream.register_api()
+class indicate(Node):
+    """Indicator node of a market: every ``Computation`` its branches use, each updated once per candle update.
+
+    For every ``CandleUpdate`` it emits ``Analysis(candle, values)`` with ``values`` keyed by column name
+    (``{"ema_9": …, "rsi_14": …}``; provisional for a forming candle). ``acquire``/``release`` share computations
+    between branches by ``indicator_spec``; ``recompute()`` redoes them all (after a history load).
+    """
+
+    def __init__(self, upstream, book: CandleBook, **kwargs):
+        self.book = book
+        self.computations: dict[tuple, Computation] = {}
+        self._running: tuple[Computation, ...] = ()
+        self._columns: tuple[str, ...] = ()
+        super().__init__(upstream, **kwargs)
+
+    def acquire(self, indicator) -> Computation:
+        """The computation of ``indicator``'s class and parameters: shared if a branch has it, else a new one
+        (over a copy, computed over the book's history at once). Pair with ``release``."""
+        spec = indicator_spec(indicator)
+        computation = self.computations.get(spec)
+        if computation is None:
+            computation = self.computations[spec] = Computation(indicator.copy(), self.book)
+            self._running_changed()
+        computation.users += 1
+        return computation
+
+    def release(self, computation: Computation) -> None:
+        """One user less; the computation stops with its last user."""
+        computation.users -= 1
+        if computation.users == 0:
+            del self.computations[indicator_spec(computation.indicator)]
+            self._running_changed()
+
+    def _running_changed(self) -> None:
+        self._running = tuple(self.computations.values())
+        self._columns = tuple(column for computation in self._running for column in computation.columns)
+
+    def recompute(self) -> None:
+        for computation in self._running:
+            computation.recompute(self.book)
+
+    def update(self, x, who=None, metadata=None):
+        kline, closed = x.kline, x.closed
+        outs = [computation.update(kline, closed) for computation in self._running]
+        if closed:
+            for computation, out in zip(self._running, outs):
+                computation.history.append(kline.open_time, out)
+                computation.forming = ()
         else:
-            self.forming = dict(zip(self.keys, out))
-        values.update(zip(self.keys, out))
-        return self._emit(Analysis(candle, values), metadata=metadata)
-
-    def _recompute(self) -> None:
-        history = self.book.frame()
-        values = self.indicator.recompute(history).to_numpy()
-        self.history = Columns.from_arrays(self.keys, self.book.candles.open_time, values,
-                                           max_rows=self.book.candles.max_rows)
-        forming = self.book.forming
-        self.forming = {} if forming is None else dict(zip(self.keys, self.indicator.update(forming, False)))
-
-    def recompute(self, *events) -> None:
-        """Recompute over the book's history and emit ``Recomputed`` (the indicator's parameter watcher)."""
-        self._recompute()
-        self._emit(Recomputed(self))
-
-    def destroy(self, streams=None):
-        self.indicator.param.unwatch(self._watcher)
-        super().destroy(streams)
+            for computation, out in zip(self._running, outs):
+                computation.forming = out
+        return self._emit(Analysis(x, dict(zip(self._columns, itertools.chain.from_iterable(outs)))), metadata)
 
 
 def output_keys(key: str, indicator) -> list[str]:
-    """Value keys of an indicator in a node: ``key`` for one output, ``key.output`` for several."""
+    """Value keys of an indicator in a branch: ``key`` for one output, ``key.output`` for several."""
     outputs = indicator.outputs
     return [key] if len(outputs) == 1 else [f"{key}.{out}" for out in outputs]
 
 
 class Branch:
-    """Indicator nodes chained after one market's candles, ending in a signal node (``signals``).
-
-    ``indicators`` maps a stable key (e.g. ``"ema_fast"``) to an ``Indicator``. ``add`` and
-    ``remove`` change the chain while it runs; ``signals`` passes every ``Analysis`` on, so a view
-    sinks only ``signals``. ``destroy()`` detaches the whole branch.
+    """A session's indicators and signal rules on one market: ``indicators`` maps a stable key (e.g.
+    ``"ema_fast"``) to an ``Indicator`` the session owns (its widgets edit it); each is computed by the market's
+    shared ``indicate`` node. ``signals`` (the branch's signal node) passes every ``Analysis`` on (values by column
+    name; ``labels()`` maps the branch's keys to them), then the branch's ``Signal``s and ``Evaluated``; a view
+    sinks only ``signals``. ``add``/``remove`` change the set
+    while it runs; a parameter change moves the key to the computation of the new parameters. ``destroy()``
+    detaches the branch.
     """
 
     def __init__(self, market: MarketGraph, indicators: dict, rules, max_signals: int = 1000):
         self.market, self.book = market, market.book
-        self.nodes: dict[str, indicate] = {}
-        tail = market.candles
+        self.computations: dict[str, Computation] = {}
+        self._indicators: dict = {}
+        self._watchers: dict = {}
         for key, indicator in indicators.items():
-            tail = self.nodes[key] = tail.indicate(self.book, key, indicator)
-        self.signals = tail.signal(self, rules, max_signals=max_signals)
+            self._attach(key, indicator)
+        self.signals = market.indicators.signal(self, rules, max_signals=max_signals)
         market.branches.append(self)
+
+    def _attach(self, key: str, indicator) -> None:
+        self._indicators[key] = indicator
+        self.computations[key] = self.market.indicators.acquire(indicator)
+        self._watchers[key] = indicator.param.watch(functools.partial(self._changed, key),
+                                                    indicator._parameter_names())
+
+    def _detach(self, key: str) -> None:
+        indicator = self._indicators.pop(key)
+        indicator.param.unwatch(self._watchers.pop(key))
+        self.market.indicators.release(self.computations.pop(key))
+
+    def _changed(self, key: str, *events) -> None:
+        """The session changed a parameter of ``key``: move it to the computation of the new parameters."""
+        old = self.computations[key]
+        self.computations[key] = self.market.indicators.acquire(self._indicators[key])
+        self.market.indicators.release(old)
+        self.signals.update(Recomputed(key))
 
     @property
     def indicators(self) -> dict:
-        return {key: node.indicator for key, node in self.nodes.items()}
+        return dict(self._indicators)
 
     @property
     def keys(self) -> list[str]:
-        return [k for node in self.nodes.values() for k in node.keys]
+        return [k for key, indicator in self._indicators.items() for k in output_keys(key, indicator)]
 
     def labels(self) -> dict[str, str]:
         """Value key → column name of every indicator output (e.g. ``"rsi": "rsi_14"``)."""
-        return {k: col for node in self.nodes.values() for k, col in node.labels().items()}
+        return {k: col for key, indicator in self._indicators.items()
+                for k, col in zip(output_keys(key, indicator), self.computations[key].columns)}
 
     def forming(self) -> dict[str, float]:
-        """Provisional values of the forming candle, by key (empty when none is forming)."""
-        return {k: v for node in self.nodes.values() for k, v in node.forming.items()}
+        """Provisional values of the forming candle by column name (empty when none is forming)."""
+        return {col: v for computation in self.computations.values()
+                for col, v in zip(computation.columns, computation.forming)}
 
     def column(self, key: str):
         """Committed values of one key over the book's closed candles (float64 array)."""
-        return self.nodes[key.partition(".")[0]].history.column(key)
+        computation = self.computations[key.partition(".")[0]]
+        return computation.history.column(self.labels()[key])
+
+    def open_time(self, key: str):
+        """Open times (int64 ms) of ``column(key)``'s values (the book's closed candles)."""
+        return self.computations[key.partition(".")[0]].history.open_time
 
     def frame(self) -> pd.DataFrame:
         """Closed candles joined with the indicator columns, named for the current parameters.
@@ -140,8 +226,8 @@ class Branch:
         Index ``open_time`` (UTC); columns open, high, low, close, volume, then e.g. ema_9, rsi_14.
         """
         frame = self.book.frame()
-        for node in self.nodes.values():  # an indicator on the chart twice (same parameters) gives one column
-            columns = node.history.frame().rename(columns=node.labels())
+        for computation in self.computations.values():  # an indicator shown twice (same parameters) gives one column
+            columns = computation.history.frame()
             frame = frame.join(columns[[c for c in columns.columns if c not in frame.columns]])
         return frame
 
@@ -150,7 +236,7 @@ class Branch:
         candle, index ``open_time`` (UTC), float64 columns open, high, low, close, volume, then the indicator
         columns named for the parameters at this call (e.g. ``rsi_14``, ``ema_50``, ``macd_12_26_9``).
 
-        The values are the ones the indicator nodes computed for the graph (nothing is computed twice); building
+        The values are the ones the indicator node computed for the graph (nothing is computed twice); building
         the row costs about 0.1 ms per closed candle. Forming updates and ``Recomputed`` markers are not emitted."""
         labels = self.labels()
         columns = [*OHLCV, *labels.values()]
@@ -159,55 +245,41 @@ class Branch:
         def row(analysis: Analysis) -> pd.DataFrame:
             k = analysis.candle.kline
             values = {"open": [k.open], "high": [k.high], "low": [k.low], "close": [k.close], "volume": [k.volume]}
-            values.update((labels[key], [v]) for key, v in analysis.values.items())
+            values.update((column, [analysis.values[column]]) for column in labels.values())
             return candle_frame(np.array([k.open_time]), values)
 
         return StreamingDataFrame(self.signals.filter(_is_closed_analysis).map(row), example=example)
 
-    def add(self, key: str, indicator) -> indicate:
-        """Append an indicator node (computed over the history at once); ``ValueError`` if ``key`` is taken."""
-        if key in self.nodes:
+    def add(self, key: str, indicator) -> None:
+        """Add an indicator (computed over the history at once unless shared); ``ValueError`` if ``key`` is taken."""
+        if key in self._indicators:
             raise ValueError(f"an indicator with key {key!r} is already on this chart")
-        tail = list(self.nodes.values())[-1] if self.nodes else self.market.candles
-        tail.disconnect(self.signals)
-        node = self.nodes[key] = tail.indicate(self.book, key, indicator)
-        node.connect(self.signals)
-        node.recompute()
-        return node
+        self._attach(key, indicator)
+        self.signals.update(Recomputed(key))
 
     def remove(self, key: str) -> None:
-        """Take an indicator node out of the chain; ``KeyError`` if there is none with ``key``."""
-        node = self.nodes.pop(key)
-        upstream, = node.upstreams
-        downstream = next(d for d in node.downstreams if d is self.signals or d in self.nodes.values())
-        upstream.disconnect(node)
-        node.disconnect(downstream)
-        upstream.connect(downstream)
-        node.destroy()
-        self.signals.update(Recomputed(node))
-
-    def recompute(self) -> None:
-        """Recompute every node over the book (after a history load) and tell the views once."""
-        for node in self.nodes.values():
-            node._recompute()
-        self.signals.update(Recomputed(self.signals))
+        """Take an indicator off the branch; ``KeyError`` if there is none with ``key``."""
+        self._detach(key)
+        self.signals.update(Recomputed(key))
 
     def destroy(self) -> None:
-        for node in (self.signals, *self.nodes.values()):
-            node.destroy()
+        for key in list(self._indicators):
+            self._detach(key)
+        self.signals.destroy()
         self.market.branches.remove(self)
 
 
 @Stream.register_api()
-class signal(Stream):
-    """Signal node: evaluates its rules on every closed candle's ``Analysis`` and emits each ``Signal``.
+class signal(Node):
+    """Signal node of a branch: evaluates its rules on every closed candle and emits each ``Signal``.
 
-    Every ``Analysis`` is passed on before the signals it gives, and a closed candle's are followed by
-    ``Evaluated(open_time)``, so views sink this node only and know when a candle is complete.
-    Rules name series by indicator column (``"ema_9"``, ``"rsi_14"``); when a parameter change renames
-    a column (``ema_9`` → ``ema_12``) the rules follow. Keeps the last ``max_signals`` in ``history``
-    (oldest first); on ``Recomputed`` it re-derives the history in batch from ``branch.frame()``
-    (the same signals streaming gives) and emits ``Recomputed(self)``.
+    Every ``Analysis`` is passed on (the market's, values by column name) before the signals it gives, and a closed
+    candle's are followed by ``Evaluated(open_time)``, so views sink this node only and know when a candle is
+    complete. Rules name series by indicator column (``"ema_9"``, ``"rsi_14"``); when a parameter change renames
+    a column (``ema_9`` → ``ema_12``) the rules follow. Keeps the last ``max_signals`` in ``history`` (oldest
+    first); on ``Recomputed`` (a key of the branch that changed, or the market's indicator node after a history
+    load) it re-derives the history in batch from ``branch.frame()`` (the same signals streaming gives) and emits
+    ``Recomputed(self)``.
     """
 
     def __init__(self, upstream, branch: Branch, rules, max_signals: int = 1000, **kwargs):
@@ -238,11 +310,13 @@ class signal(Stream):
         super().destroy(streams)
 
     def _rebuild(self, changed=None) -> None:
-        """Re-derive signals in batch: of ``changed`` (a rule whose parameters changed), of the rules reading
-        ``changed``'s columns (an indicator node whose parameters changed), or of every rule (``changed``
-        None, or a node added or removed)."""
+        """Re-derive signals in batch: of ``changed`` (a rule whose parameters changed), of the rules reading the
+        columns of ``changed`` (a key of the branch whose parameters changed), or of every rule (``changed``
+        None, or a key added or removed)."""
         labels = self.branch.labels()
         renamed = {self._labels[k]: col for k, col in labels.items() if self._labels.get(k, col) != col}
+        touched = {col for k, col in [*labels.items(), *self._labels.items()] if k.partition(".")[0] == changed} \
+            if type(changed) is str else None
         self._labels = labels
         for rule in self.rules:
             changes = {name: renamed[getattr(rule, name)] for name in rule.series_params
@@ -257,7 +331,7 @@ class signal(Stream):
         book = self.branch.book
         # a rule whose series left the chart (its indicator was removed) rests until they are back
         self.active = [rule for rule in self.rules if set(rule.columns) <= set(frame.columns)]
-        touched = set(changed.indicator.columns) if changed in self.branch.nodes.values() else None
+        self._provisional = any(rule.provisional for rule in self.active)
         for rule in self.active:
             if rule in self._found and (changed in self.rules and rule is not changed
                                         or touched is not None and not touched & set(rule.columns)):
@@ -272,30 +346,32 @@ class signal(Stream):
     def update(self, x, who=None, metadata=None):
         if type(x) is Recomputed:
             self._rebuild(x.node)
-            return self._emit(Recomputed(self), metadata=metadata)
-        results = self._emit(x, metadata=metadata)
-        k, closed = x.candle.kline, x.candle.closed
-        values = {"open": k.open, "high": k.high, "low": k.low, "close": k.close, "volume": k.volume}
-        values.update((self._labels[key], v) for key, v in x.values.items())
+            return self._emit(Recomputed(self), metadata)
+        results = self._emit(x, metadata)
+        closed = x.candle.closed
+        if not (closed or self._provisional):
+            return results
+        k = x.candle.kline
+        values = {"open": k.open, "high": k.high, "low": k.low, "close": k.close, "volume": k.volume, **x.values}
         for rule in self.active:
             found = rule.update(k.open_time, k.close, values, k.symbol, k.interval, closed)
             if found is not None:
                 if closed:
                     self.history.append(found)
                     self._found[rule].append(found)
-                results.extend(self._emit(found, metadata=metadata))
+                results.extend(self._emit(found, metadata))
         if closed:
-            results.extend(self._emit(Evaluated(k.open_time), metadata=metadata))
+            results.extend(self._emit(Evaluated(k.open_time), metadata))
         return results
 
 
 class MarketGraph:
-    """The chain of one (symbol, interval) hanging off the shared ``source`` of parsed events.
+    """The chain of one (symbol, interval) off the shared ``source`` of parsed events (see the module docstring).
 
-    ``branch`` is the hub's own ``Branch``: its signals feed ``alerts`` (an ``AlertManager``), as
-    every kline update does for the price alerts, and ``confluence`` (an ``Aggregator`` node, with
-    ``trend`` from a higher interval if given); ``branches`` lists every branch on the candles,
-    sessions' included.
+    ``branch`` is the hub's own ``Branch``: its signals feed ``alerts`` (an ``AlertManager``), as every kline
+    update does for the price alerts, and ``confluence`` (an ``Aggregator`` node, with ``trend`` from a higher
+    interval if given); ``branches`` lists every branch on the market, sessions' included. ``ValueError`` if the
+    source already has a graph for (symbol, interval).
     """
 
     def __init__(self, source: Stream, symbol: str, interval: str, indicators: dict, rules, alerts,
@@ -303,29 +379,24 @@ class MarketGraph:
         self.symbol, self.interval = symbol, interval
         self.book = CandleBook(symbol, interval)
         self.branches: list[Branch] = []
-        self.klines = source.filter(self._mine)
-        self.candles = self.klines.map(self.book.apply).filter(_is_not_none)
+        self.klines = router(source).select((symbol, interval))
+        self.candles = self.klines.candles(self.book)
+        self.indicators = self.candles.indicate(self.book)
         self.branch = Branch(self, indicators, rules)
         self.confluence = confluence(self.branch.signals, self.branch, aggregator, trend)
         self.alerts = self.branch.signals.filter(_is_signal).sink(alerts.on_signal)
         self.prices = self.klines.sink(alerts.on_candle)
 
-    def _mine(self, event) -> bool:
-        return type(event) is Kline and event.symbol == self.symbol and event.interval == self.interval
-
     def load(self, klines) -> None:
-        """Merge REST klines (warm-up) into the book; every branch on it recomputes."""
+        """Merge REST klines (warm-up, backfill) into the book; every computation and branch recomputes."""
         self.book.load(klines)
+        self.indicators.recompute()
         for branch in self.branches:
-            branch.recompute()
+            branch.signals.update(Recomputed(self.indicators))
 
     def add_branch(self, indicators: dict, rules) -> Branch:
-        """A session's own indicator and signal nodes after this market's candles; ``destroy()`` it when done."""
+        """A session's own indicators and signal rules on this market; ``destroy()`` it when done."""
         return Branch(self, indicators, rules)
-
-
-def _is_not_none(x) -> bool:
-    return x is not None
 
 
 def _is_closed_analysis(x) -> bool:

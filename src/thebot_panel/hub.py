@@ -15,8 +15,6 @@ import os
 import time
 
 import param
-from streamz import Stream
-
 from .backfill import YIELD_EVERY, Backfill, BackfillCounters
 from .binance.client import CLOCK_WINDOW_MS, Connected, MarketSocket, Status
 from .binance.rest import RestClient
@@ -24,6 +22,7 @@ from .binance.streams import interval_ms, normalize_symbol, stream_name, validat
 from .broadcast import Broadcaster
 from .graph import MarketGraph
 from .indicators import Indicator, create
+from .pipeline.node import Node
 from .metrics import MarketMetrics
 from .news import NewsFeeds, feeds_from_env
 from .portfolio import PaperPortfolio, PaperStore
@@ -92,7 +91,7 @@ class FeedHub(param.Parameterized):
         self._ws_url, self._rest_url, self._replay_url = ws_url, rest_url, replay_url
         self._replay_data, self._replay_start = replay_data, replay_start
         self._socket_options, self._rest_timeout = socket_options or {}, rest_timeout
-        self.source_stream = Stream(asynchronous=True)
+        self.source_stream = Node(asynchronous=True)  # parsed events; each kline routed to its market by key
         self.metrics = MarketMetrics(clock=lambda: float("nan"))  # the feed's clock, once the source is known
         self.metrics_sink = self.source_stream.sink(self.metrics.on_event)
         self.alerts = AlertManager(store=AlertStore(self.db_path or os.environ.get("THEBOT_DB") or default_path()))
@@ -282,7 +281,7 @@ class FeedHub(param.Parameterized):
                     if item.resync:
                         self.backfill.look_for_gaps()
                 else:
-                    self.source_stream.emit(item)
+                    self.source_stream.push(item)
             except Exception:
                 self.graph_errors += 1
                 log.exception("stream graph failed on %r; skipped", item)

@@ -33,6 +33,7 @@ import param
 from streamz import Stream
 
 from ..pipeline.messages import Analysis, Evaluated, Recomputed
+from ..pipeline.node import Node
 from ..binance.streams import INTERVALS, interval_ms
 from .rules import Signal
 
@@ -85,7 +86,12 @@ class Aggregator(param.Parameterized):
 
     def __init__(self, **params):
         super().__init__(**params)
+        self._p: SimpleNamespace | None = None  # the parameters, read once per change (a param read costs µs)
+        self.param.watch(self._parameters_changed, [n for n in self.param if n != "name"])
         self.reset()
+
+    def _parameters_changed(self, *events) -> None:
+        self._p = None
 
     def reset(self) -> None:
         """Forget the streamed candles."""
@@ -135,11 +141,13 @@ class Aggregator(param.Parameterized):
         return found
 
     def _snapshot(self) -> SimpleNamespace:
-        p = SimpleNamespace(**self.param.values())
-        negative = {rule: w for rule, w in p.weights.items() if w < 0}
-        if negative:
-            raise ValueError(f"weights must be >= 0: {negative}")
-        return p
+        if self._p is None:
+            p = SimpleNamespace(**self.param.values())
+            negative = {rule: w for rule, w in p.weights.items() if w < 0}
+            if negative:
+                raise ValueError(f"weights must be >= 0: {negative}")
+            self._p = p
+        return self._p
 
     @staticmethod
     def _step(p, recent: collections.deque, open_time: int, signals: tuple, trend) -> Confluence:
@@ -242,7 +250,7 @@ class HigherTrend:
         if fast is None or slow is None:
             raise ValueError(f"HigherTrend needs {self.fast!r} and {self.slow!r}; the branch has keys "
                              f"{branch.keys} (columns {list(by_column)})")
-        return branch.nodes[fast.partition(".")[0]].history.open_time, branch.column(fast), branch.column(slow)
+        return branch.open_time(fast), branch.column(fast), branch.column(slow)
 
     def __call__(self, open_time: int) -> int:
         """Trend seen from the lower candle opening at ``open_time`` (int ms)."""
@@ -250,7 +258,7 @@ class HigherTrend:
 
 
 @Stream.register_api()
-class confluence(Stream):
+class confluence(Node):
     """Confluence node, placed after a branch's signal node. It passes every input on and emits one
     ``Confluence`` per closed candle.
 
@@ -292,7 +300,7 @@ class confluence(Stream):
             results = self.flush()
             results.extend(self._emit(x, metadata=metadata))
             return results
-        results = self.flush()
+        results = self.flush() if self._pending is not None else []
         results.extend(self._emit(x, metadata=metadata))
         if type(x) is Analysis and x.candle.closed:
             self._pending = x.candle.kline.open_time
@@ -312,7 +320,7 @@ class confluence(Stream):
 
     def _trend(self):
         """The trend callable, or None when no higher interval is to be consulted."""
-        return self.trend if self.aggregator.confirm_interval is not None else None
+        return self.trend if self.aggregator._snapshot().confirm_interval is not None else None
 
     def _rebuild(self) -> None:
         self._pending, self._signals = None, []

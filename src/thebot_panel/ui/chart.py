@@ -45,12 +45,14 @@ if (isFinite(min)) { const pad = (max - min) * 0.06 || max * 0.001; yr.start = m
 """
 
 
-def _candle_row(kline, values: dict, keys) -> dict:
+def _candle_row(kline, values: dict, labels: dict) -> dict:
+    """A source row: the candle, its colour and alpha (forming candles faded), and the indicator values by key
+    (``values`` by column name, ``labels`` key → column name; NaN for a column not there)."""
     closed = kline.closed
     return {
         "open_time": float(kline.open_time), "open": kline.open, "high": kline.high, "low": kline.low,
         "close": kline.close, "volume": kline.volume, "color": UP if kline.close >= kline.open else DOWN,
-        "alpha": 1.0 if closed else 0.45, **{k: values.get(k, np.nan) for k in keys},
+        "alpha": 1.0 if closed else 0.45, **{k: values.get(col, np.nan) for k, col in labels.items()},
     }
 
 
@@ -178,15 +180,17 @@ class CandleChart(LiveView):
     def _on_event(self, x) -> None:
         kind = type(x)
         if kind is Analysis:
-            self._pending[x.candle.kline.open_time] = _candle_row(x.candle.kline, x.values, self._keys)
+            self._pending[x.candle.kline.open_time] = _candle_row(x.candle.kline, x.values, self._labels)
         elif kind is Signal:
             self._new_signals.append(x)
         elif kind is Recomputed:
+            self._labels = self.branch.labels()  # a parameter change renames columns (ema_9 → ema_12)
             self._reload = True
 
     # ---- Bokeh -----------------------------------------------------------------------------------
     def _build_figures(self) -> None:
         self._keys = self.branch.keys
+        self._labels = self.branch.labels()
         tools = "xpan,xwheel_zoom,box_zoom,reset,crosshair,save"
         price = figure(x_axis_type="datetime", height=380, sizing_mode="stretch_width", tools=tools,
                        active_scroll="xwheel_zoom", name="price", title=self._title(), y_range=Range1d(0, 1))
@@ -275,7 +279,7 @@ class CandleChart(LiveView):
         data = {k: list(v) for k, v in data.items()}
         forming = branch.book.forming
         if forming is not None:
-            for k, v in _candle_row(forming, branch.forming(), self._keys).items():
+            for k, v in _candle_row(forming, branch.forming(), self._labels).items():
                 data[k].append(v)
         self._pending.clear()
         self.source.data = data
