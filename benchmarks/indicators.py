@@ -17,8 +17,8 @@ and the signal node re-derives its signals (``MarketGraph`` holding 10,000 candl
 Rounds alternate the methods; each figure is the best round. Reading the output: µs per candle for
 the whole set and each method's ratio to the incremental update (``x`` = times slower); ms for recomputes.
 
-    /work/venv/bin/python benchmarks/indicators.py            # R = 5,000 candles, 7 rounds
-    /work/venv/bin/python benchmarks/indicators.py --quick    # R = 500, 3 rounds, < 20 s
+    .venv/bin/python benchmarks/indicators.py            # R = 5,000 candles, 7 rounds
+    .venv/bin/python benchmarks/indicators.py --quick    # R = 500, 3 rounds, < 20 s
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import talib
 from streamz import Stream
 
 from thebot_panel.binance.events import Kline
-from thebot_panel.graph import MarketGraph
+from thebot_panel.market.graph import MarketGraph
 from thebot_panel.hub import default_indicators, default_rules
 from thebot_panel.replay import Recording
 from thebot_panel.signals.alerts import AlertManager

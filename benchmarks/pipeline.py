@@ -21,8 +21,8 @@ pace, not the client's. "client CPU" is what compares the clients whatever the s
 the replay server's CPU per message. "graph alone" pushes the parsed events of a (b) run through
 fresh graphs with no socket: the graph's own cost per event.
 
-    /work/venv/bin/python benchmarks/pipeline.py            # N = 30,000 messages, 5 rounds
-    /work/venv/bin/python benchmarks/pipeline.py --quick    # N = 10,000, 1 round, < 20 s
+    .venv/bin/python benchmarks/pipeline.py            # N = 30,000 messages, 5 rounds
+    .venv/bin/python benchmarks/pipeline.py --quick    # N = 10,000, 1 round, < 20 s
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from websockets.asyncio.client import connect
 
 from thebot_panel.binance.client import Connected, MarketSocket
 from thebot_panel.binance.streams import stream_name
-from thebot_panel.graph import MarketGraph
-from thebot_panel.pipeline.node import Node
+from thebot_panel.market.graph import MarketGraph
+from thebot_panel.market.node import Node
 from thebot_panel.presets import default_indicators, default_rules
 from thebot_panel.replay import Recording, ReplayServer
 from thebot_panel.signals.alerts import AlertManager

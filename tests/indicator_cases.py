@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from thebot_panel.binance.events import Kline
-from thebot_panel.pipeline.candles import OHLCV, candle_frame
+from thebot_panel.market.candles import OHLCV, candle_frame
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDINGS = {  # 3,000 real 1m candles each; the ETH slice holds the 2023-03-24 halt (72 flat zero-volume candles, then a gap)

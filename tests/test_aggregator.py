@@ -9,10 +9,10 @@ from streamz import Stream
 from conftest import feed, klines_of
 from indicator_cases import load
 from thebot_panel.binance.events import Kline
-from thebot_panel.graph import MarketGraph
+from thebot_panel.market.graph import MarketGraph
 from thebot_panel.indicators import EMA, with_indicators
-from thebot_panel.pipeline.candles import OHLCV, aggregate, candle_frame
-from thebot_panel.pipeline.messages import Analysis, Evaluated, Recomputed
+from thebot_panel.market.candles import OHLCV, aggregate, candle_frame
+from thebot_panel.market.messages import Analysis, Evaluated, Recomputed
 from thebot_panel.presets import default_indicators, default_rules
 from thebot_panel.signals.aggregator import Aggregator, Confluence, HigherTrend
 from thebot_panel.signals.rules import Signal

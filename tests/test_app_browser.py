@@ -13,7 +13,7 @@ import pytest
 import talib
 
 from thebot_panel.indicators import ATR, BBANDS, EMA
-from thebot_panel.pipeline.candles import OHLCV, aggregate, candle_frame
+from thebot_panel.market.candles import OHLCV, aggregate, candle_frame
 
 from browser import (ThreadedReplay, candles, chromium, open_page, our_tracebacks, panel_serve, require_chromium,
                      wait_until)

@@ -13,10 +13,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 
 from thebot_panel.broadcast import CLOSE_TIMEOUT, Broadcaster, encode, status_event
-from thebot_panel.graph import MarketGraph
+from thebot_panel.market.graph import MarketGraph
 from thebot_panel.hub import FeedHub
-from thebot_panel.pipeline.candles import CandleUpdate
-from thebot_panel.pipeline.messages import Analysis, Recomputed
+from thebot_panel.market.candles import CandleUpdate
+from thebot_panel.market.messages import Analysis, Recomputed
 from thebot_panel.presets import default_indicators, default_rules
 from thebot_panel.signals.alerts import EXPIRED, Alert, AlertManager
 from thebot_panel.signals.rules import Signal

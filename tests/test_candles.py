@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from thebot_panel.binance.events import Kline
-from thebot_panel.pipeline.candles import CandleBook, Columns, aggregate
+from thebot_panel.market.candles import CandleBook, Columns, aggregate
 from conftest import klines_of
 
 HALT_FLAT = (pd.Timestamp("2023-03-24 11:28", tz="UTC"), pd.Timestamp("2023-03-24 12:39", tz="UTC"))

@@ -26,7 +26,7 @@ async def live_hub(tmp_path):
 def expected_normalised(hub, symbols, start: str) -> dict[str, pd.Series]:
     """(close / close_at_start - 1) * 100 per symbol from its book (forming candle included), start = the
     chosen hours before the newest candle of the symbols, or each book's first candle."""
-    frames = {s: hub.market(s, "1m").book.frame(include_forming=True) for s in symbols}
+    frames = {s: hub.open(s, "1m").book.frame(include_forming=True) for s in symbols}
     newest = max(f.index[-1] for f in frames.values())
     expected = {}
     for symbol, frame in frames.items():
@@ -91,7 +91,7 @@ async def test_chart_source_streams_new_candles_and_follows_the_chosen_start(liv
 
 
 def expected_table(hub, names, symbols) -> pd.DataFrame:
-    rows = {s: pd.concat([indicators.compute(n, hub.market(s, "1m").book.frame()).iloc[-1] for n in names])
+    rows = {s: pd.concat([indicators.compute(n, hub.open(s, "1m").book.frame()).iloc[-1] for n in names])
             for s in symbols}
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -124,7 +124,7 @@ def test_start_is_counted_back_from_the_newest_candle_of_the_selected_symbols(tm
     hub = FeedHub(source="replay", symbols=["BTCUSDT", "ETHUSDT"], db_path=str(tmp_path / "alerts.sqlite"))
     for symbol, behind in (("BTCUSDT", 0), ("ETHUSDT", 30)):  # ETH's book ends 30 minutes earlier
         klines = klines_of(pd.read_csv(FIXTURES / f"{symbol}-1m-2023-04-10_to_2023-04-12.csv.gz"), symbol)
-        hub.market(symbol, "1m").load(klines[:len(klines) - behind])
+        hub.open(symbol, "1m").load(klines[:len(klines) - behind])
     compare = Compare(hub, start="1h")
     assert compare.start_ms() == int(pd.Timestamp("2023-04-11 22:59", tz="UTC").value // 10**6)
     frame = compare.normalised()

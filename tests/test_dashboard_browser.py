@@ -14,7 +14,7 @@ import pytest
 
 from browser import candles, chromium, open_page, our_tracebacks, panel_serve, require_chromium, wait_until
 from thebot_panel.indicators import RSI
-from thebot_panel.pipeline.candles import OHLCV, candle_frame
+from thebot_panel.market.candles import OHLCV, candle_frame
 from thebot_panel.replay import Recording
 
 pytestmark = pytest.mark.browser

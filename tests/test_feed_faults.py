@@ -25,7 +25,7 @@ from thebot_panel.binance.events import MalformedMessage, parse_message
 from thebot_panel.binance.streams import interval_ms
 from thebot_panel import hub as hub_module
 from thebot_panel.hub import FeedHub
-from thebot_panel.pipeline.candles import OHLCV, aggregate
+from thebot_panel.market.candles import OHLCV, aggregate
 from thebot_panel.replay import Recording, ReplayServer
 
 RECORDING = Recording.bundled()
@@ -81,7 +81,7 @@ class Feed:
         await asyncio.sleep(0.2)  # the proxy links the connection once the handshake is done
 
     def books(self):
-        return [self.hub.market(*key).book for key in MARKETS]
+        return [self.hub.open(*key).book for key in MARKETS]
 
     def whole_and_current(self, since: dict) -> bool:
         return not self.hub.backfill.problems and all(
@@ -128,7 +128,7 @@ async def feed(request, caplog):
                       socket_options={**SOCKET, **options.get("socket", {})},
                       rest_timeout=options.get("rest_timeout", 1.0))
         for symbol, interval in MARKETS:
-            hub.market(symbol, interval)
+            hub.open(symbol, interval)
         await hub.start()
         feed = Feed(replay, proxy, hub)
         try:
@@ -261,16 +261,16 @@ async def test_twenty_concurrent_subscribes(feed):
     added = [(symbol, interval) for symbol in ("BTCUSDT", "ETHUSDT")
              for interval in ("3m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")]
     for key in added:
-        feed.hub.market(*key)  # each subscribes at once, all concurrently
+        feed.hub.open(*key)  # each subscribes at once, all concurrently
     await asyncio.sleep(3)
     row = await feed.recover("20 concurrent subscribes")
     subscribed = set(await feed.hub.socket.list_subscriptions())
     assert {f"{s.lower()}@kline_{i}" for s, i in added} <= subscribed
-    assert all(len(feed.hub.market(*key).book) > 0 for key in added) and row["reconnects"] == 0
+    assert all(len(feed.hub.open(*key).book) > 0 for key in added) and row["reconnects"] == 0
 
 
 async def test_duplicate_old_and_late_klines_change_nothing(feed):
-    book = feed.hub.market("BTCUSDT", "1m").book
+    book = feed.hub.open("BTCUSDT", "1m").book
     t = int(book.last_closed_open_time)
     for open_time, closed in ((t, True), (t - 600_000, True), (t, False), (t - 60_000, False)):
         kline = {"t": open_time, "T": open_time + 59_999, "s": "BTCUSDT", "i": "1m", "o": "1", "c": "1",
@@ -290,7 +290,7 @@ async def test_a_trading_halt_is_recorded_as_an_exchange_gap_and_not_asked_for_a
                       socket_options=SOCKET, rest_timeout=1.0)
         await hub.start()
         try:
-            book = hub.market("BTCUSDT", "1m").book
+            book = hub.open("BTCUSDT", "1m").book
             async with asyncio.timeout(30):
                 while (book.last_closed_open_time or 0) < missing[1] + 30 * 60_000:
                     await asyncio.sleep(0.05)
@@ -309,7 +309,7 @@ async def test_five_thousand_mutated_frames_through_the_socket_change_no_candle(
     """Mutations of the frames the feed is receiving, injected into its connection: the ones the parser refuses
     are each counted as malformed, and every book still equals the recording."""
     rng = random.Random(20251202)
-    t = feed.hub.market("BTCUSDT", "1m").book.last_closed_open_time
+    t = feed.hub.open("BTCUSDT", "1m").book.last_closed_open_time
     real = [orjson.dumps({"stream": f"{s.lower()}@kline_{i}", "data": {"e": "kline", "E": t + 30_000, "s": s, "k": {
         "t": t, "T": t + interval_ms(i) - 1, "s": s, "i": i, "o": "100.5", "c": "101.25", "h": "102", "l": "99.75",
         "v": "12.5", "x": closed}}}) for s in ("BTCUSDT", "ETHUSDT") for i in ("1m", "5m") for closed in (True, False)]

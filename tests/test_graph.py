@@ -1,5 +1,7 @@
 """The stream graph: klines → candle book → indicator nodes → signal node → alerts, on a real recording."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,10 +9,11 @@ import talib
 from streamz import Stream
 
 from conftest import feed, klines_of
-from thebot_panel.graph import MarketGraph
-from thebot_panel.pipeline.messages import Analysis, Recomputed
+from thebot_panel.market.graph import MarketGraph
+from thebot_panel.market.messages import Analysis, Recomputed
 from thebot_panel.hub import default_indicators, default_rules
 from thebot_panel.indicators import BBANDS, DONCHIAN, MACD, SMA, SUPERTREND
+from thebot_panel.metrics import MarketMetrics
 from thebot_panel.signals.alerts import AlertManager
 from thebot_panel.signals.rules import (BandBreakout, Crossover, Divergence, LevelCross, MACDCross, Signal,
                                         SuperTrendFlip)
@@ -20,7 +23,8 @@ def build():
     source = Stream(asynchronous=True)
     indicators = default_indicators()
     alerts = AlertManager()
-    graph = MarketGraph(source, "BTCUSDT", "1m", indicators, default_rules(indicators), alerts)
+    graph = MarketGraph(source, "BTCUSDT", "1m", indicators, default_rules(indicators), alerts,
+                        metrics=MarketMetrics(clock=lambda: 0))
     return source, graph, alerts
 
 
@@ -213,3 +217,23 @@ def test_sessions_share_each_computation_and_a_tweak_gets_its_own_for_that_indic
     for tab in tabs:
         tab.destroy()
     assert len(computations) == 5 and all(c.users == 1 for c in computations.values())
+
+
+def test_views_read_a_market_through_tail_last_and_its_latest_signal_and_confluence(halt_recording):
+    source, graph, _ = build()
+    assert graph.last() == {} and graph.latest_signal is None and graph.latest_confluence is None
+    assert len(graph.tail(5)) == 0 and np.isnan(graph.price)
+    klines = klines_of(halt_recording.head(1500))
+    feed(source, klines)
+    source.emit(dataclasses.replace(klines[-1], open_time=klines[-1].open_time + 60_000, close=27_000.0,
+                                    closed=False))
+    pd.testing.assert_frame_equal(graph.tail(20), graph.branch.frame().tail(20))
+    assert len(graph.tail(5_000)) == 1500 and graph.price == 27_000.0   # the forming candle's close
+    last = graph.last()
+    assert last["close"] == klines[-1].close and last["rsi"] == graph.branch.column("rsi")[-1]
+    assert set(last) == {"close", *graph.branch.keys}
+    assert graph.latest_signal == graph.signals[-1] == graph.branch.signals.history[-1]
+    assert graph.latest_confluence.open_time == klines[-1].open_time
+    assert graph.metrics()["signals_today"] > 0 and graph.day()[2] == "candles"
+    with pytest.raises(ValueError, match="tail needs n >= 1"):
+        graph.tail(0)

@@ -41,7 +41,7 @@ async def test_reconnect_backfills_missing_klines(replay):
     hub = FeedHub(source="replay", symbols=["BTCUSDT", "ETHUSDT"], warmup=200, replay_url=replay.rest_url)
     await hub.start()
     try:
-        book = hub.market("BTCUSDT", "1m").book
+        book = hub.open("BTCUSDT", "1m").book
         await wait_for(lambda: len(book) >= 220)
         for drop in (1, 2):
             await replay.drop_connections()
@@ -49,13 +49,13 @@ async def test_reconnect_backfills_missing_klines(replay):
             await wait_for(lambda: hub.socket.counters.reconnects == drop and len(book) > before + 15)
         assert hub.socket.counters.reconnects == 2 and hub.backfill.counters.klines > 0
         for symbol in ("BTCUSDT", "ETHUSDT"):
-            b = hub.market(symbol, "1m").book
+            b = hub.open(symbol, "1m").book
             expected = recorded_rows(symbol, b.candles.open_time)
             np.testing.assert_array_equal(b.candles.open_time, expected["open_time"])  # none lost or doubled
             for column in ("open", "high", "low", "close", "volume"):
                 np.testing.assert_array_equal(b.candles.column(column), expected[column])
             assert b.gaps() == [] and len(b) >= 230
-        branch = hub.market("BTCUSDT", "1m").branch
+        branch = hub.open("BTCUSDT", "1m").branch
         closes = book.candles.column("close")
         np.testing.assert_allclose(branch.column("ema_fast"), talib.EMA(closes, 9), rtol=1e-9, equal_nan=True)
         np.testing.assert_allclose(branch.column("rsi"), talib.RSI(closes, 14), rtol=1e-9, equal_nan=True)
@@ -69,6 +69,18 @@ async def test_unknown_symbol_is_refused_before_any_socket_opens(replay):
     assert hub.status == "error" and "FOOBAR" in hub.error and "BTCUSDT" in hub.error
     assert hub.socket is None and replay.connections_opened == 0
     await hub.stop()
+
+
+def test_get_reads_a_market_without_creating_it_and_open_creates_it(tmp_path):
+    hub = FeedHub(symbols=["BTCUSDT"], db_path=str(tmp_path / "alerts.db"))
+    with pytest.raises(KeyError, match="no market ETHUSDT 1m on the hub"):
+        hub.get("ETHUSDT", "1m")
+    assert list(hub.graphs) == [("BTCUSDT", "1m")]
+    market = hub.open("ethusdt", "1m")
+    assert hub.get("ETHUSDT", "1m") is market and hub.open("ETHUSDT", "1m") is market
+    assert list(hub.graphs) == [("BTCUSDT", "1m"), ("ETHUSDT", "1m")]
+    with pytest.raises(ValueError, match="unknown interval '7m'"):
+        hub.open("ETHUSDT", "7m")
 
 
 def test_bad_interval_and_symbol_syntax_are_refused_at_construction():
@@ -92,7 +104,7 @@ async def test_auto_source_falls_back_to_the_bundled_replay_and_says_so():
     try:
         assert hub.replay is not None and hub.source_label.startswith("replay: ws://127.0.0.1:")
         assert "2025-07-21" in hub.replay_badge and "600" in hub.replay_badge
-        book = hub.market("BTCUSDT", "1m").book
+        book = hub.open("BTCUSDT", "1m").book
         await wait_for(lambda: len(book) > 100)
         assert hub.replay.connections_opened == 1 and hub.stats()["received"] > 0
     finally:
@@ -111,13 +123,13 @@ async def test_broadcast_endpoint_streams_closed_candles_signals_and_alerts_duri
                     events.append(orjson.loads(await client.recv()))
         assert events[0]["type"] == "status" and events[0]["status"] == "connected"
         candles = [e for e in events if e["type"] == "candle_closed"]
-        book = hub.market("BTCUSDT", "1m").book.frame()
+        book = hub.open("BTCUSDT", "1m").book.frame()
         for event in candles:   # each one is a closed candle of the book, with the recorded values
             row = book.loc[pd.Timestamp(event["open_time"], unit="ms", tz="UTC")]
             assert (event["symbol"], event["close"], event["volume"]) == ("BTCUSDT", row["close"], row["volume"])
         assert [e["open_time"] for e in candles] == sorted({e["open_time"] for e in candles})
         signals = [e for e in events if e["type"] == "signal"]
-        history = {(s.open_time, s.rule, s.side) for s in hub.market("BTCUSDT", "1m").branch.signals.history}
+        history = {(s.open_time, s.rule, s.side) for s in hub.open("BTCUSDT", "1m").branch.signals.history}
         assert all((s["open_time"], s["rule"], s["side"]) in history for s in signals)
         alert = next(e for e in events if e["type"] == "alert")
         assert alert["state"] == "ACTIVE" and alert["message"].startswith(alert["side"])
@@ -132,7 +144,7 @@ async def test_live_signals_alert_a_local_webhook_and_the_history_survives_a_res
     db = str(tmp_path / "alerts.sqlite")
     hub = FeedHub(source="replay", symbols=["BTCUSDT"], warmup=200, replay_url=replay.rest_url, db_path=db,
                   notify_config=str(config))
-    live = hub.market("BTCUSDT", "1m").branch.signals.sink_to_list()
+    live = hub.open("BTCUSDT", "1m").branch.signals.sink_to_list()
     await hub.start()
     try:
         await wait_for(lambda: len(receiver.requests) >= 3, timeout=60)
@@ -145,7 +157,7 @@ async def test_live_signals_alert_a_local_webhook_and_the_history_survives_a_res
     assert [(p["id"], p["rule"], p["side"], p["price"], p["message"]) for p in posted] == \
         [(a.id, a.rule, a.side, a.price, a.message) for a in raised[:len(posted)]]
     # the live signals are those the rules give in batch over the same candles (streaming == batch)
-    branch = hub.market("BTCUSDT", "1m").branch
+    branch = hub.open("BTCUSDT", "1m").branch
     streamed = [s for s in live if type(s) is Signal and not s.provisional]
     first = streamed[0].open_time
     frame = branch.frame()
@@ -191,7 +203,7 @@ async def test_speed_and_pause_steer_the_bundled_replay():
         assert hub.replay.now_ms() == start
         hub.param.update(speed=600, paused=False)
         assert not hub.replay.paused and hub.replay.speed == 600 and hub.replay_badge.endswith("at ×600")
-        book = hub.market("BTCUSDT", "1m").book
+        book = hub.open("BTCUSDT", "1m").book
         last = book.last_closed_open_time
         await wait_for(lambda: book.last_closed_open_time >= last + 3 * 60_000)   # ×600: a candle per 0.1 s
         # the replay's @ticker feeds the metrics strip's 24 h figures, as Binance's would
@@ -222,7 +234,7 @@ async def test_stream_frame_emits_each_closed_candle_with_the_batch_indicator_va
         while len(rows) < 20:
             await asyncio.sleep(0.1)
         streamed = pd.concat(rows)
-        book = hub.market("BTCUSDT", "1m").book.frame()
+        book = hub.open("BTCUSDT", "1m").book.frame()
         # exactly the closed candles of the book, in order, once each
         assert streamed.index.is_unique and streamed.index.is_monotonic_increasing
         assert set(streamed.index) <= set(book.index) and streamed.index[-1] <= book.index[-1]

@@ -16,7 +16,7 @@ from indicator_cases import (HALT_START, RECORDINGS, assert_close_after_warmup, 
 from talib import abstract
 
 from thebot_panel.indicators import CCI, MACD, MFI, MOM, ROC, RSI, SMA, STOCH, STOCHF, STOCHRSI, WILLR
-from thebot_panel.pipeline.candles import candle_frame
+from thebot_panel.market.candles import candle_frame
 
 
 def _hlc(frame):

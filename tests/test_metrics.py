@@ -24,7 +24,7 @@ from test_screener import FIXTURES as SCREENER
 from thebot_panel.binance.events import AggTrade, BookTicker, Kline, Ticker24h, Trade, parse_message
 from thebot_panel.hub import FeedHub
 from thebot_panel.metrics import MarketMetrics
-from thebot_panel.pipeline.candles import CandleBook
+from thebot_panel.market.candles import CandleBook
 from thebot_panel.signals.aggregator import Aggregator, Confluence
 from thebot_panel.signals.rules import Signal
 from thebot_panel.ui import LiveView
@@ -369,7 +369,7 @@ def test_no_confluence_yet_is_a_grey_zero_waiting_for_a_closed_candle():
 def hub(tmp_path, halt_recording):
     """A hub of BTCUSDT (the 2023-03-23/24 recording loaded) and ETHUSDT (no candles), never started."""
     hub = FeedHub(source="replay", symbols=["BTCUSDT", "ETHUSDT"], db_path=str(tmp_path / "alerts.sqlite"))
-    hub.market("BTCUSDT", "1m").load(klines_of(halt_recording))
+    hub.open("BTCUSDT", "1m").load(klines_of(halt_recording))
     return hub
 
 
@@ -385,7 +385,7 @@ def test_the_strip_shows_each_hub_symbol_with_its_signals_today_and_the_latency_
     snapshots = strip.snapshots()
     assert [m["symbol"] for m in snapshots] == ["BTCUSDT", "ETHUSDT"]
     btc, eth = snapshots
-    history = hub.market("BTCUSDT", "1m").branch.signals.history
+    history = hub.open("BTCUSDT", "1m").branch.signals.history
     times = pd.Series([s.open_time for s in history])
     assert len(times) > 0 and btc["signals_today"] == (times >= ms("2023-03-24")).sum() > 0  # the last candle's day
     assert btc["price"] == 27_440.0 and btc["direction"] == -1 and btc["latency_ms"] == pytest.approx(2.0)
@@ -405,7 +405,7 @@ def test_the_strip_shows_each_hub_symbol_with_its_signals_today_and_the_latency_
 
 
 def test_the_gauges_show_each_markets_latest_confluence(hub):
-    latest = hub.market("BTCUSDT", "1m").confluence.latest
+    latest = hub.open("BTCUSDT", "1m").confluence.latest
     assert latest is not None and latest.open_time == ms("2023-03-24 23:59")
     gauges = ConfluenceGauges(hub).pane.object
     assert re.findall(r'class="gauge gauge-(\w+)" data-value="(-?\d+)"', gauges) == [

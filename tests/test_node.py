@@ -4,7 +4,7 @@ import gc
 
 import pytest
 
-from thebot_panel.pipeline.node import Node
+from thebot_panel.market.node import Node
 
 
 def test_a_node_emits_to_its_downstreams_in_order_and_forgets_removed_and_collected_ones():

@@ -9,7 +9,7 @@ import pandas as pd
 import talib
 from nbclient import NotebookClient
 
-from thebot_panel.pipeline.candles import OHLCV
+from thebot_panel.market.candles import OHLCV
 from thebot_panel.replay import Recording
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

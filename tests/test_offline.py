@@ -123,7 +123,7 @@ async def chart_snapshot(path):
     try:
         chart.flush()  # loads the history into the Bokeh sources (a periodic callback does this in a session)
         data = {k: list(v) for k, v in chart.source.data.items()}
-        history = hub.market("BTCUSDT", "1m").book.frame()
+        history = hub.open("BTCUSDT", "1m").book.frame()
         pn.panel(chart).save(path, resources="inline")  # no await between reading the data and saving it
     finally:
         chart.detach()

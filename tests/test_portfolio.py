@@ -11,7 +11,7 @@ from conftest import feed, klines_of
 from streamz import Stream
 
 from thebot_panel.binance.events import Kline
-from thebot_panel.graph import MarketGraph
+from thebot_panel.market.graph import MarketGraph
 from thebot_panel.hub import default_indicators, default_rules
 from thebot_panel.portfolio import Fill, PaperPortfolio, PaperStore, Position
 from thebot_panel.signals.alerts import AlertManager

@@ -29,7 +29,7 @@ async def wait_for(predicate, timeout=15.0):
 
 
 def books(hub):
-    return {s: hub.market(s, hub.interval).book for s in SYMBOLS}
+    return {s: hub.open(s, hub.interval).book for s in SYMBOLS}
 
 
 async def wait_for_candles(hub, more: int) -> None:
@@ -77,7 +77,7 @@ def expected_row(graph) -> dict:
 
 def assert_rows_match_the_books(hub, frame: pd.DataFrame) -> None:
     for symbol in SYMBOLS:
-        graph = hub.market(symbol, "1m")
+        graph = hub.open(symbol, "1m")
         row, expected = frame.loc[symbol], expected_row(graph)
         assert row["price"] == expected["price"], symbol
         change, _, source = hub.metrics.day(symbol, graph.book)   # the metrics strip's: the replay's @ticker
@@ -122,12 +122,12 @@ def test_change_is_over_24h_of_candles_when_the_book_holds_more(tmp_path):
     hub = FeedHub(source="replay", symbols=["BTCUSDT", "ETHUSDT"], db_path=str(tmp_path / "alerts.sqlite"))
     for symbol in hub.symbols:
         klines = klines_of(pd.read_csv(FIXTURES / f"{symbol}-1m-2023-04-10_to_2023-04-12.csv.gz"), symbol)
-        hub.market(symbol, "1m").load(klines[:-1])
+        hub.open(symbol, "1m").load(klines[:-1])
         hub.source_stream.emit(dataclasses.replace(klines[-1], closed=False))  # 2023-04-11 23:59, forming
     screener = Screener(hub)
     frame = screener.frame()
     for symbol in hub.symbols:
-        book = hub.market(symbol, "1m").book
+        book = hub.open(symbol, "1m").book
         close = book.frame()["close"]
         reference = close.loc[pd.Timestamp("2023-04-10 23:59", tz="UTC")]
         assert reference != close.iloc[0]

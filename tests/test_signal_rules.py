@@ -23,7 +23,7 @@ from thebot_panel.indicators import (
     SUPERTREND,
     with_indicators,
 )
-from thebot_panel.pipeline.candles import OHLCV, candle_frame
+from thebot_panel.market.candles import OHLCV, candle_frame
 from thebot_panel.signals import (
     BandBreakout,
     Crossover,

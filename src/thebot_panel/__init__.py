@@ -24,7 +24,7 @@ _EXPORTS = {
     "Recording": "thebot_panel.replay",
     "MarketSocket": "thebot_panel.binance.client",
     "RestClient": "thebot_panel.binance.rest",
-    "CandleBook": "thebot_panel.pipeline.candles",
+    "CandleBook": "thebot_panel.market.candles",
 }
 
 __all__ = list(_EXPORTS)

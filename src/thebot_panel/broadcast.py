@@ -51,8 +51,8 @@ import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from .pipeline.messages import Analysis
-from .pipeline.candles import CandleUpdate
+from .market.messages import Analysis
+from .market.candles import CandleUpdate
 from .signals.alerts import Alert
 from .signals.rules import Signal
 

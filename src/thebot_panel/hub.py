@@ -20,9 +20,9 @@ from .binance.client import CLOCK_WINDOW_MS, Connected, MarketSocket, Status
 from .binance.rest import RestClient
 from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
 from .broadcast import Broadcaster
-from .graph import MarketGraph
+from .market.graph import MarketGraph
 from .indicators import Indicator, create
-from .pipeline.node import Node
+from .market.node import Node
 from .metrics import MarketMetrics
 from .news import NewsFeeds, feeds_from_env
 from .portfolio import PaperPortfolio, PaperStore
@@ -110,7 +110,7 @@ class FeedHub(param.Parameterized):
         self._tasks: list[asyncio.Task] = []
         self._started: asyncio.Task | None = None
         for symbol in self.symbols:
-            self.market(symbol, self.interval)
+            self.open(symbol, self.interval)
         self.portfolio = PaperPortfolio(store=PaperStore(self.alerts.store.path))  # same SQLite file as the alerts
         self.portfolio_sinks = self.portfolio.follow(self)
         self.news = NewsFeeds(urls=self.news_urls if self.news_urls is not None else feeds_from_env())
@@ -122,17 +122,27 @@ class FeedHub(param.Parameterized):
             cls._shared = cls(**config)
         return cls._shared
 
-    def market(self, symbol: str, interval: str) -> MarketGraph:
-        """The graph of (symbol, interval), created (and, once started, subscribed and warmed up) on demand."""
+    def get(self, symbol: str, interval: str) -> MarketGraph:
+        """The graph of (symbol, interval) if the hub has it (pure: nothing is created or subscribed);
+        ``KeyError`` naming the market otherwise. Views read through it (``MarketGraph.tail``, ``latest_signal``…)."""
+        try:
+            return self.graphs[(symbol.upper(), interval)]
+        except KeyError:
+            raise KeyError(f"no market {symbol} {interval} on the hub (open it first)") from None
+
+    def open(self, symbol: str, interval: str) -> MarketGraph:
+        """The graph of (symbol, interval), created (and, once started, subscribed and warmed up) if new.
+        ``ValueError`` for a malformed symbol or an unknown interval."""
         key = (normalize_symbol(symbol), validate_interval(interval))
         if key not in self.graphs:
             indicators = default_indicators()
             higher = self.confirm_interval
             confirm = higher is not None and interval_ms(higher) > interval_ms(key[1])
-            trend = HigherTrend(self.market(key[0], higher).branch, "ema_fast", "ema_slow", lower=key[1]) if confirm \
+            trend = HigherTrend(self.open(key[0], higher).branch, "ema_fast", "ema_slow", lower=key[1]) if confirm \
                 else None
             self.graphs[key] = MarketGraph(self.source_stream, *key, indicators, default_rules(indicators),
-                                           self.alerts, Aggregator(confirm_interval=higher if confirm else None), trend)
+                                           self.alerts, Aggregator(confirm_interval=higher if confirm else None), trend,
+                                           metrics=self.metrics)
             if self.broadcaster is not None:
                 self.broadcaster.follow(self.graphs[key])
             if self.socket is not None:
@@ -152,7 +162,7 @@ class FeedHub(param.Parameterized):
         ``sdf.branch.destroy()`` takes its nodes off the graph. ``ValueError`` for an unknown symbol, interval or
         indicator name."""
         resolved = [create(i) if isinstance(i, str) else i.copy() for i in indicators]
-        branch = self.market(symbol, interval).add_branch({i.columns[0]: i for i in resolved}, [])
+        branch = self.open(symbol, interval).add_branch({i.columns[0]: i for i in resolved}, [])
         frame = branch.stream_frame()
         frame.branch = branch
         return frame
@@ -220,7 +230,7 @@ class FeedHub(param.Parameterized):
             if self.rest is None:
                 raise ValueError(f"cannot add {symbol} yet: the feed is still starting")
             await self.rest.validate_symbols([symbol])
-            self.market(symbol, self.interval)
+            self.open(symbol, self.interval)
         return symbol
 
     def _on_status(self, status: Status) -> None:

@@ -52,7 +52,7 @@ import orjson
 import pandas as pd
 
 from ..binance.streams import MINUTE_MS
-from ..pipeline.candles import OHLCV, candle_frame
+from ..market.candles import OHLCV, candle_frame
 
 #: ``SYMBOL-1m-<anything>.csv`` or ``.csv.gz``; the symbol is taken from the file name.
 FILE_NAME = re.compile(r"^(?P<symbol>[A-Z0-9]{2,20})-1m-.*\.csv(\.gz)?$")

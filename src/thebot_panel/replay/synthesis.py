@@ -13,7 +13,7 @@ volumes are rounded to the decimals of the recording. The last x:false carries e
 OHLCV, and so does the x:true. (``ReplayServer`` picks the default ``U`` from its speed.)
 
 **Higher intervals** (3m … 1d) are aggregated from the 1m candles as the exchange does
-(``pipeline.candles.aggregate`` semantics, which REST uses directly: UTC-aligned buckets, open of
+(``market.candles.aggregate`` semantics, which REST uses directly: UTC-aligned buckets, open of
 the first, max high, min low, close of the last, summed volume rounded to the recording's decimals,
 i.e. the exact decimal sum). On the streams the forming candle is the bucket's closed 1m candles
 (precomputed per 1m candle with numpy/pandas) plus the current partial 1m state, updated whenever
@@ -63,7 +63,7 @@ import orjson
 import pandas as pd
 
 from ..binance.streams import INTERVALS, MINUTE_MS, interval_ms, parse_stream_name, stream_name
-from ..pipeline.candles import OHLCV, aggregate
+from ..market.candles import OHLCV, aggregate
 from .recording import TICK_KINDS, MinuteCandles, Recording, TickStream
 
 #: Kline intervals the replay serves: those that can be built from 1m candles by UTC-aligned buckets.
@@ -247,7 +247,7 @@ class MarketSynthesizer:
         """``interval`` candles of the 1m candles with ``lo_ms <= open_time <= now``, as shown at ``now``.
 
         A 1m candle still open at ``now`` is at its latest x:false state. Aggregation is
-        ``pipeline.candles.aggregate``. Returns ``(open_time, {"open", "high", "low", "close", "volume"})``.
+        ``market.candles.aggregate``. Returns ``(open_time, {"open", "high", "low", "close", "volume"})``.
         """
         lo = int(np.searchsorted(c.open_time, lo_ms, "left"))
         hi = int(np.searchsorted(c.open_time, now, "right"))

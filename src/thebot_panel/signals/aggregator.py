@@ -32,8 +32,8 @@ import pandas as pd
 import param
 from streamz import Stream
 
-from ..pipeline.messages import Analysis, Evaluated, Recomputed
-from ..pipeline.node import Node
+from ..market.messages import Analysis, Evaluated, Recomputed
+from ..market.node import Node
 from ..binance.streams import INTERVALS, interval_ms
 from .rules import Signal
 

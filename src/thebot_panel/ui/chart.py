@@ -18,10 +18,10 @@ from bokeh.core.properties import value
 from bokeh.models import CustomJS, HoverTool, NumeralTickFormatter, Range1d, Span
 from bokeh.plotting import figure
 
-from ..graph import output_keys
+from ..market.graph import output_keys
 from ..hub import FeedHub
 from ..indicators import Indicator
-from ..pipeline.messages import Analysis, Recomputed
+from ..market.messages import Analysis, Recomputed
 from ..presets import default_indicators, default_rules
 from ..signals.rules import Signal
 from . import LiveSource, LiveView
@@ -108,7 +108,7 @@ class CandleChart(LiveView):
 
     # ---- graph ---------------------------------------------------------------------------------
     def _attach(self) -> None:
-        self.graph = self.hub.market(self.symbol, self.interval)
+        self.graph = self.hub.open(self.symbol, self.interval)
         self.branch = self.graph.add_branch(self.indicators, self.rules)
         self._sinks = [self.branch.signals.sink(self._on_event)]
         self._reload = True
@@ -121,8 +121,8 @@ class CandleChart(LiveView):
             sink.destroy()
         self.branch.destroy()
         self._sinks, self.branch = [], None
-        log.info("chart detached from %s %s: branches left on its candles: %d", self.graph.symbol,
-                 self.graph.interval, len(self.graph.candles.downstreams))
+        log.info("chart detached from %s %s: branches left on it: %d", self.graph.symbol, self.graph.interval,
+                 len(self.graph.branches))
         super().detach()
 
     @property

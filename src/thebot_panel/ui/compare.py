@@ -20,7 +20,7 @@ from bokeh.plotting import figure
 
 from .. import indicators as ind
 from ..hub import FeedHub
-from ..pipeline.candles import candle_frame
+from ..market.candles import candle_frame
 from . import LiveSource, LiveView
 from .screener import patch_table
 from .theme import GUIDE, LINE_COLORS
@@ -94,7 +94,7 @@ class Compare(LiveView):
         self.refresh()
 
     def _book(self, symbol: str):
-        return self.hub.market(symbol, self.hub.interval).book
+        return self.hub.get(symbol, self.hub.interval).book
 
     def start_ms(self) -> int | None:
         """The start open time (int ms UTC): ``start``'s offset before the newest candle (forming included) of the

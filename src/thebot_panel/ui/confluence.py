@@ -60,7 +60,7 @@ class ConfluenceGauges(LiveView):
 
     def refresh(self) -> None:
         self.pane.object = "".join(
-            gauge_html(f"{symbol} {self.hub.interval}", self.hub.market(symbol, self.hub.interval).confluence.latest)
+            gauge_html(f"{symbol} {self.hub.interval}", self.hub.get(symbol, self.hub.interval).latest_confluence)
             for symbol in self.hub.symbols)
 
     def __panel__(self):

@@ -96,11 +96,7 @@ class MetricsStrip(LiveView):
 
     def snapshots(self) -> list[dict]:
         """``MarketMetrics.snapshot`` of each hub symbol at the hub's interval, in the hub's order."""
-        snapshots = []
-        for symbol in self.hub.symbols:
-            market = self.hub.market(symbol, self.hub.interval)
-            snapshots.append(self.hub.metrics.snapshot(symbol, market.book, market.branch.signals.history))
-        return snapshots
+        return [self.hub.get(symbol, self.hub.interval).metrics() for symbol in self.hub.symbols]
 
     def refresh(self) -> None:
         snapshots = self.snapshots()

@@ -1,8 +1,9 @@
 """The screener: one live row per market of the hub (its symbols at its interval) in a sortable table with
 header filters: last price, 24 h change, RSI(14), EMA trend, latest signal and confluence.
 
-Rows come from the hub's own graph (its ``branch`` and ``confluence``) and metrics, read on a periodic callback
-(``period_ms``, only while the view is visible) that replaces the table's value when a row changed.
+Rows come from each market's read API (``MarketGraph.price``, ``day``, ``last``, ``latest_signal``,
+``latest_confluence``: the hub's own indicators and rules), read on a periodic callback (``period_ms``, only while
+the view is visible) that replaces the table's value when a row changed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import panel as pn
 from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 
 from ..hub import FeedHub
-from ..metrics import MarketMetrics, last_price
+from ..market.graph import MarketGraph
 from ..signals.rules import Signal
 from . import LiveView
 
@@ -40,22 +41,16 @@ def signal_text(signal: Signal | None) -> str:
     return "" if signal is None else f"{signal.side} · {signal.rule}"
 
 
-def screen_row(graph, metrics: MarketMetrics) -> dict:
-    """One market's row (see ``COLUMNS``; ``signal_at`` in ms here) from its hub graph: committed values of the
-    last closed candle; the 24 h change as the metrics strip shows it (``MarketMetrics.day``)."""
-    book, branch = graph.book, graph.branch
-    signal = branch.signals.history[-1] if branch.signals.history else None
-    confluence = graph.confluence.latest
-    row = {"price": last_price(book), "change_pct": metrics.day(graph.symbol, book)[0], "rsi": np.nan, "trend": "",
-           "signal": signal_text(signal),
-           "signal_at": np.nan if signal is None else signal.open_time,  # ms; frame() makes it a UTC time
-           "confluence": "" if confluence is None else confluence.direction,
-           "confidence_pct": np.nan if confluence is None else confluence.confidence * 100}
-    if len(book):
-        close = float(book.candles.column("close")[-1])
-        row["rsi"] = float(branch.column("rsi")[-1])
-        row["trend"] = trend_state(close, float(branch.column("ema_fast")[-1]), float(branch.column("ema_slow")[-1]))
-    return row
+def screen_row(market: MarketGraph) -> dict:
+    """One market's row (see ``COLUMNS``; ``signal_at`` in ms here) from its read API: committed values of the
+    last closed candle; the 24 h change as the metrics strip shows it (``MarketGraph.day``)."""
+    signal, confluence, last = market.latest_signal, market.latest_confluence, market.last()
+    return {"price": market.price, "change_pct": market.day()[0], "rsi": last.get("rsi", np.nan),
+            "trend": trend_state(last["close"], last["ema_fast"], last["ema_slow"]) if last else "",
+            "signal": signal_text(signal),
+            "signal_at": np.nan if signal is None else signal.open_time,  # ms; frame() makes it a UTC time
+            "confluence": "" if confluence is None else confluence.direction,
+            "confidence_pct": np.nan if confluence is None else confluence.confidence * 100}
 
 
 def patch_table(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> None:
@@ -94,7 +89,7 @@ class Screener(LiveView):
 
     def frame(self) -> pd.DataFrame:
         """The rows now, one per hub symbol in the hub's order (columns and dtypes in the class doc)."""
-        rows = [screen_row(self.hub.market(symbol, self.hub.interval), self.hub.metrics) for symbol in self.hub.symbols]
+        rows = [screen_row(self.hub.get(symbol, self.hub.interval)) for symbol in self.hub.symbols]
         frame = pd.DataFrame(rows, index=pd.Index(self.hub.symbols, name="symbol"), columns=list(COLUMNS))
         frame["signal_at"] = pd.to_datetime(frame["signal_at"].astype("float64"), unit="ms", utc=True)
         return frame.astype(COLUMNS)

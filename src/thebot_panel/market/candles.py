@@ -147,7 +147,7 @@ class Columns:
 @dataclass(slots=True)
 class CandleUpdate:
     """What the book did with a kline: ``closed`` (appended) or ``forming`` (replaced). Read-only by convention
-    (see ``pipeline.messages``)."""
+    (see ``market.messages``)."""
 
     symbol: str
     interval: str

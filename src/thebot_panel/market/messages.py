@@ -1,4 +1,4 @@
-"""The messages that travel down a market's stream graph after the candles (``pipeline.candles.CandleUpdate``):
+"""The messages that travel down a market's stream graph after the candles (``market.candles.CandleUpdate``):
 an ``Analysis`` per candle update, a ``Recomputed`` marker when a node rewrote its history, an ``Evaluated`` marker
 when the signal node is done with a closed candle. Any node or sink may read them; none imports the graph for it.
 

@@ -28,13 +28,14 @@ import pandas as pd
 from streamz import Stream
 from streamz.dataframe import DataFrame as StreamingDataFrame
 
-from .binance.events import Kline
-from .indicators import Indicator
-from .pipeline.candles import OHLCV, CandleBook, Columns, candle_frame
-from .pipeline.messages import Analysis, Evaluated, Recomputed
-from .pipeline.node import Node, route
-from .signals.aggregator import confluence
-from .signals.rules import Signal
+from ..binance.events import Kline
+from ..indicators import Indicator
+from .candles import OHLCV, CandleBook, Columns, candle_frame
+from .messages import Analysis, Evaluated, Recomputed
+from .node import Node, route
+from ..metrics import MarketMetrics, last_price
+from ..signals.aggregator import Confluence, confluence
+from ..signals.rules import Signal
 
 
 def market_key(event) -> tuple[str, str] | None:
@@ -372,11 +373,16 @@ class MarketGraph:
     update does for the price alerts, and ``confluence`` (an ``Aggregator`` node, with ``trend`` from a higher
     interval if given); ``branches`` lists every branch on the market, sessions' included. ``ValueError`` if the
     source already has a graph for (symbol, interval).
+
+    Views read a market through ``price``, ``tail(n)``, ``last()``, ``signals``, ``latest_signal``,
+    ``latest_confluence``, ``day()`` and ``metrics()`` (the hub branch's values: the default indicators and rules), or
+    open their own branch (``add_branch``) to show other indicators; never through the nodes.
     """
 
     def __init__(self, source: Stream, symbol: str, interval: str, indicators: dict, rules, alerts,
-                 aggregator=None, trend=None):
+                 aggregator=None, trend=None, metrics: MarketMetrics | None = None):
         self.symbol, self.interval = symbol, interval
+        self._metrics = metrics
         self.book = CandleBook(symbol, interval)
         self.branches: list[Branch] = []
         self.klines = router(source).select((symbol, interval))
@@ -397,6 +403,62 @@ class MarketGraph:
     def add_branch(self, indicators: dict, rules) -> Branch:
         """A session's own indicators and signal rules on this market; ``destroy()`` it when done."""
         return Branch(self, indicators, rules)
+
+    # --- what views read ----------------------------------------------------------------------------------
+    @property
+    def price(self) -> float:
+        """The last price (quote currency): the forming candle's close, else the last closed one's; NaN if none."""
+        return last_price(self.book)
+
+    def tail(self, n: int) -> pd.DataFrame:
+        """The last ``n`` closed candles (all if fewer) with the hub branch's indicator columns, oldest first:
+        index ``open_time`` (UTC), float64 open, high, low, close, volume, then e.g. ema_9, rsi_14 (named for
+        the parameters). ``ValueError`` if ``n`` < 1."""
+        if n < 1:
+            raise ValueError(f"tail needs n >= 1, not {n}")
+        candles = self.book.candles
+        columns = {name: candles.column(name)[-n:] for name in OHLCV}
+        for computation in self.branch.computations.values():
+            columns.update((name, computation.history.column(name)[-n:]) for name in computation.columns)
+        return candle_frame(candles.open_time[-n:], columns)
+
+    def last(self) -> dict[str, float]:
+        """The hub branch's committed values at the last closed candle by key (``"rsi"``, ``"ema_fast"``,
+        ``"macd.signal"``, …) and its ``"close"``; {} before the first closed candle."""
+        if not len(self.book):
+            return {}
+        values = {key: float(self.branch.column(key)[-1]) for key in self.branch.keys}
+        return {"close": float(self.book.candles.column("close")[-1]), **values}
+
+    @property
+    def signals(self) -> list[Signal]:
+        """The hub branch's last signals (at most 1000), oldest first."""
+        return list(self.branch.signals.history)
+
+    @property
+    def latest_signal(self) -> Signal | None:
+        """The hub branch's newest signal, None before any."""
+        history = self.branch.signals.history
+        return history[-1] if history else None
+
+    @property
+    def latest_confluence(self) -> Confluence | None:
+        """The confluence at the last closed candle, None before any."""
+        return self.confluence.latest
+
+    def day(self) -> tuple[float, float, str]:
+        """(24 h change %, 24 h base volume, source) as the metrics strip shows them (``MarketMetrics.day``)."""
+        return self._require_metrics().day(self.symbol, self.book)
+
+    def metrics(self) -> dict:
+        """What the metrics strip shows for this market (``MarketMetrics.snapshot``); ``RuntimeError`` for a
+        graph built without ``metrics``."""
+        return self._require_metrics().snapshot(self.symbol, self.book, self.branch.signals.history)
+
+    def _require_metrics(self) -> MarketMetrics:
+        if self._metrics is None:
+            raise RuntimeError(f"the {self.symbol} {self.interval} graph was built without metrics")
+        return self._metrics
 
 
 def _is_closed_analysis(x) -> bool:
