@@ -116,7 +116,7 @@ async def test_broadcast_endpoint_streams_closed_candles_signals_and_alerts_duri
     await hub.start()
     try:
         events = []
-        async with websockets.connect(hub.broadcaster.url) as client:
+        async with websockets.connect(hub.services.broadcaster.url) as client:
             async with asyncio.timeout(60):
                 while not ({"signal", "alert"} <= {e["type"] for e in events}
                            and sum(e["type"] == "candle_closed" for e in events) >= 5):
@@ -151,7 +151,7 @@ async def test_live_signals_alert_a_local_webhook_and_the_history_survives_a_res
     finally:
         await hub.stop()
         await receiver.close()
-    raised = list(hub.alerts)
+    raised = list(hub.services.alerts)
     posted = [r.body for r in receiver.requests]
     assert [r.path for r in receiver.requests] == ["/hook"] * len(posted)
     assert [(p["id"], p["rule"], p["side"], p["price"], p["message"]) for p in posted] == \
@@ -166,9 +166,9 @@ async def test_live_signals_alert_a_local_webhook_and_the_history_survives_a_res
     assert streamed == batch[:len(streamed)] and len(streamed) >= 3
 
     restarted = FeedHub(source="replay", symbols=["BTCUSDT"], replay_url=replay.rest_url, db_path=db)
-    assert [(a.id, a.rule, a.open_time, a.state) for a in restarted.alerts] == \
+    assert [(a.id, a.rule, a.open_time, a.state) for a in restarted.services.alerts] == \
         [(a.id, a.rule, a.open_time, a.state) for a in raised]
-    assert {(s.open_time, s.rule) for s in restarted.alerts.store.signals()} >= {(s.open_time, s.rule) for s in streamed}
+    assert {(s.open_time, s.rule) for s in restarted.services.alerts.store.signals()} >= {(s.open_time, s.rule) for s in streamed}
 
 
 async def test_a_symbol_added_while_running_is_subscribed_and_warmed_up_and_an_unknown_one_is_refused(replay):

@@ -133,7 +133,7 @@ class Broadcaster:
     ``await start()``, then ``publish(event)`` from the event loop's thread (the stream graph's sinks run
     there), ``await stop()`` to close every client with code 1001. Wiring, one line each:
     ``follow(market)`` for a ``MarketGraph``'s candles and signals, ``watch_status(hub)`` for the feed hub's
-    status, ``hub.alerts.subscribe(broadcaster.publish)`` for alerts (new ones and state changes).
+    status, ``hub.services.alerts.subscribe(broadcaster.publish)`` for alerts (new ones and state changes).
 
     ``host`` defaults to 127.0.0.1 (this machine only); ``port=0`` picks a free port. ``max_queue``: frames
     queued per client before its oldest are dropped. ``send_buffer``: the OS send buffer (``SO_SNDBUF``, bytes)

@@ -1,6 +1,8 @@
-"""The feed hub: ONE per process. It owns the socket, the REST client, the candle books and the default
-stream graph of every (symbol, interval); sessions (browser tabs, notebook cells) attach their own
-indicator/signal branches and detach them when they end. The upstream socket is never opened per session.
+"""The feed hub: ONE per process, the composition root. It owns the socket, the REST client, the backfill and the
+stream graph of every (symbol, interval) (``open`` creates and subscribes, ``get`` only reads); sessions (browser
+tabs, notebook cells) attach their own branches and detach them when they end. The upstream socket is never
+opened per session. Alerts, notifications, the paper portfolio, news and the broadcast are ``services``
+(``services.Services``), started and stopped with the feed.
 
 The source (``auto``, ``binance``, ``replay``) is resolved by ``sources.resolve_source`` and shown in
 ``source_label`` and ``replay_badge``.
@@ -11,26 +13,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import time
 
 import param
+
 from .backfill import YIELD_EVERY, Backfill, BackfillCounters
 from .binance.client import CLOCK_WINDOW_MS, Connected, MarketSocket, Status
 from .binance.rest import RestClient
 from .binance.streams import interval_ms, normalize_symbol, stream_name, validate_interval
-from .broadcast import Broadcaster
 from .market.graph import MarketGraph
 from .indicators import Indicator, create
 from .market.node import Node
 from .metrics import MarketMetrics
-from .news import NewsFeeds, feeds_from_env
-from .portfolio import PaperPortfolio, PaperStore
 from .presets import default_indicators, default_rules
+from .services import Services
 from .signals.aggregator import Aggregator, HigherTrend
-from .signals.alerts import ACTIVE, AlertManager
-from .signals.notify import Notifier
-from .signals.store import AlertStore, default_path
 from .sources import SOURCES, resolve_source
 
 log = logging.getLogger(__name__)
@@ -94,12 +91,10 @@ class FeedHub(param.Parameterized):
         self.source_stream = Node(asynchronous=True)  # parsed events; each kline routed to its market by key
         self.metrics = MarketMetrics(clock=lambda: float("nan"))  # the feed's clock, once the source is known
         self.metrics_sink = self.source_stream.sink(self.metrics.on_event)
-        self.alerts = AlertManager(store=AlertStore(self.db_path or os.environ.get("THEBOT_DB") or default_path()))
-        self.notifier = Notifier.from_config(self.notify_config)  # ValueError naming a bad key
-        self.alerts.subscribe(self._notify)
+        self.services = Services.configure(self.db_path, self.notify_config, self.news_urls,
+                                           self.broadcast_port)  # ValueError naming a bad setting
         self.graphs: dict[tuple[str, str], MarketGraph] = {}
         self.socket: MarketSocket | None = None
-        self.broadcaster: Broadcaster | None = None
         self.rest: RestClient | None = None
         self.backfill: Backfill | None = None
         self.replay = None
@@ -111,9 +106,7 @@ class FeedHub(param.Parameterized):
         self._started: asyncio.Task | None = None
         for symbol in self.symbols:
             self.open(symbol, self.interval)
-        self.portfolio = PaperPortfolio(store=PaperStore(self.alerts.store.path))  # same SQLite file as the alerts
-        self.portfolio_sinks = self.portfolio.follow(self)
-        self.news = NewsFeeds(urls=self.news_urls if self.news_urls is not None else feeds_from_env())
+        self.portfolio_sinks = self.services.portfolio.follow(self)
 
     @classmethod
     def shared(cls, **config) -> FeedHub:
@@ -140,11 +133,10 @@ class FeedHub(param.Parameterized):
             confirm = higher is not None and interval_ms(higher) > interval_ms(key[1])
             trend = HigherTrend(self.open(key[0], higher).branch, "ema_fast", "ema_slow", lower=key[1]) if confirm \
                 else None
+            aggregator = Aggregator(confirm_interval=higher if confirm else None)
             self.graphs[key] = MarketGraph(self.source_stream, *key, indicators, default_rules(indicators),
-                                           self.alerts, Aggregator(confirm_interval=higher if confirm else None), trend,
-                                           metrics=self.metrics)
-            if self.broadcaster is not None:
-                self.broadcaster.follow(self.graphs[key])
+                                           self.services.alerts, aggregator, trend, metrics=self.metrics)
+            self.services.follow(self.graphs[key])
             if self.socket is not None:
                 self.backfill.follow(self.graphs[key])
                 self._spawn(self._add_market(key))
@@ -199,11 +191,8 @@ class FeedHub(param.Parameterized):
             self._steer_replay()
             self.socket.start()
             self._spawn(self._consume())
-            self._spawn(self._expire_alerts())
             self._spawn(self._watch_health())
-            await self.notifier.start()
-            if self.broadcast_port is not None:
-                await self._start_broadcast()
+            await self.services.start(self)
             await asyncio.gather(*(self.backfill.warmed_up(key) for key in list(self.graphs)))
         except Exception as exc:  # shown to the user, not a traceback
             self._fatal = str(exc)
@@ -296,29 +285,6 @@ class FeedHub(param.Parameterized):
                 self.graph_errors += 1
                 log.exception("stream graph failed on %r; skipped", item)
 
-    async def _start_broadcast(self) -> None:
-        broadcaster = Broadcaster(port=self.broadcast_port)
-        try:
-            await broadcaster.start()
-        except OSError as exc:  # e.g. the port is taken: the app goes on without it
-            log.error("event broadcast not started on port %s: %s", self.broadcast_port, exc)
-            return
-        self.broadcaster = broadcaster
-        for graph in self.graphs.values():
-            broadcaster.follow(graph)
-        broadcaster.watch_status(self)
-        self.alerts.subscribe(broadcaster.publish)
-        log.info("event broadcast on %s", broadcaster.url)
-
-    def _notify(self, alert) -> None:
-        if alert.state == ACTIVE:  # new alerts go out; dismissals and expiries stay in the app
-            self.notifier.notify(alert)
-
-    async def _expire_alerts(self, every_s: float = 5.0) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            self.alerts.expire()
-
     async def _add_market(self, key) -> None:
         try:
             await self.socket.subscribe([stream_name(key[0], "kline", key[1])])
@@ -351,15 +317,12 @@ class FeedHub(param.Parameterized):
         }
 
     async def stop(self) -> None:
-        """Close the socket, REST client and embedded replay server."""
+        """Stop the services; close the socket, REST client and embedded replay server."""
         for task in list(self._tasks):
             task.cancel()
         if self.backfill is not None:
             await self.backfill.stop()
-        await self.notifier.stop()
-        await self.news.stop()
-        if self.broadcaster is not None:
-            await self.broadcaster.stop()
+        await self.services.stop()
         if self.socket is not None:
             await self.socket.stop()
         if self.rest is not None:

@@ -41,7 +41,7 @@ class Dashboard(pn.viewable.Viewer):
         self.status = StatusStrip(hub)
         self.metrics = MetricsStrip(hub, focus=self.chart.symbol)
         self.gauges = ConfluenceGauges(hub)
-        self.alerts = AlertCenter(hub.alerts, symbols=hub.symbols)
+        self.alerts = AlertCenter(hub.services.alerts, symbols=hub.symbols)
         self.symbol_picker = pn.widgets.AutocompleteInput(
             name="Symbol (a listed pair, e.g. SOLUSDT)", options=list(self.chart.param.symbol.objects),
             value=self.chart.symbol, restrict=False, case_sensitive=False, min_characters=1,
@@ -51,7 +51,7 @@ class Dashboard(pn.viewable.Viewer):
         self.symbol_message = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["symbol-message"],
                                            styles={"color": DOWN})
         self.extra = {"Compare": Compare(hub), "Screener": Screener(hub),
-                      "Portfolio": PortfolioView(hub.portfolio, hub.symbols), "News": NewsPanel(hub.news),
+                      "Portfolio": PortfolioView(hub.services.portfolio, hub.symbols), "News": NewsPanel(hub.services.news),
                       **(extra or {})}
 
     def source(self) -> pn.Column:
