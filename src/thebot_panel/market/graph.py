@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import collections
 import functools
-import heapq
 import itertools
+import operator
 
 import numpy as np
 import pandas as pd
@@ -221,16 +221,19 @@ class Branch:
         """Open times (int64 ms) of ``column(key)``'s values (the book's closed candles)."""
         return self.computations[key.partition(".")[0]].history.open_time
 
-    def frame(self) -> pd.DataFrame:
-        """Closed candles joined with the indicator columns, named for the current parameters.
+    def frame(self, last: int | None = None) -> pd.DataFrame:
+        """Closed candles (the ``last`` ones, or all) with the indicator columns, named for the current parameters.
 
-        Index ``open_time`` (UTC); columns open, high, low, close, volume, then e.g. ema_9, rsi_14.
+        Index ``open_time`` (UTC); columns open, high, low, close, volume, then e.g. ema_9, rsi_14 (an indicator
+        shown twice with the same parameters gives one column). Every computation is aligned with the book's
+        closed candles, so this is one frame built from the arrays, no join.
         """
-        frame = self.book.frame()
-        for computation in self.computations.values():  # an indicator shown twice (same parameters) gives one column
-            columns = computation.history.frame()
-            frame = frame.join(columns[[c for c in columns.columns if c not in frame.columns]])
-        return frame
+        rows = slice(None) if last is None else slice(-last, None)
+        candles = self.book.candles
+        columns = {name: candles.column(name)[rows] for name in OHLCV}
+        for computation in self.computations.values():
+            columns.update((name, computation.history.column(name)[rows]) for name in computation.columns)
+        return candle_frame(candles.open_time[rows], columns)
 
     def stream_frame(self) -> StreamingDataFrame:
         """This branch's closed candles as a ``streamz.dataframe.DataFrame``: one single-row pandas frame per closed
@@ -341,8 +344,8 @@ class signal(Node):
             self._found[rule] = collections.deque(rule.recompute(frame, book.symbol, book.interval),
                                                   maxlen=self.history.maxlen)
         self._found = {rule: self._found[rule] for rule in self.active}
-        self.history.clear()
-        self.history.extend(heapq.merge(*self._found.values(), key=lambda s: s.open_time))
+        self.history.clear()  # the rules' signals in candle order (a stable sort: a candle's in rule order)
+        self.history.extend(sorted(itertools.chain.from_iterable(self._found.values()), key=_open_time))
 
     def update(self, x, who=None, metadata=None):
         if type(x) is Recomputed:
@@ -416,11 +419,7 @@ class MarketGraph:
         the parameters). ``ValueError`` if ``n`` < 1."""
         if n < 1:
             raise ValueError(f"tail needs n >= 1, not {n}")
-        candles = self.book.candles
-        columns = {name: candles.column(name)[-n:] for name in OHLCV}
-        for computation in self.branch.computations.values():
-            columns.update((name, computation.history.column(name)[-n:]) for name in computation.columns)
-        return candle_frame(candles.open_time[-n:], columns)
+        return self.branch.frame(last=n)
 
     def last(self) -> dict[str, float]:
         """The hub branch's committed values at the last closed candle by key (``"rsi"``, ``"ema_fast"``,
@@ -459,6 +458,9 @@ class MarketGraph:
         if self._metrics is None:
             raise RuntimeError(f"the {self.symbol} {self.interval} graph was built without metrics")
         return self._metrics
+
+
+_open_time = operator.attrgetter("open_time")
 
 
 def _is_closed_analysis(x) -> bool:

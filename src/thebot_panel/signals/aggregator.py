@@ -269,10 +269,11 @@ class confluence(Node):
     set. The node sets its aggregator's ``symbol`` and ``interval`` to the branch's market.
 
     ``history`` keeps the last ``max_history`` records, oldest first, and ``latest`` the newest. On a
-    ``Recomputed`` from upstream, and when an aggregator parameter changes, the history is
-    recomputed in batch. It uses the book's closed candles and ``branch.signals.history``, which
-    holds that node's last ``max_signals``. Then the marker is passed on, or ``Recomputed(self)``
-    is emitted.
+    ``Recomputed`` from upstream, and when an aggregator parameter changes, the streaming state and
+    ``latest`` are re-derived in batch over the last ``window`` candles at once, and ``history`` on its
+    next read (a parameter change waits for O(window), not O(max_history)). Both use the book's closed
+    candles and ``branch.signals.history``, which holds that node's last ``max_signals``. Then the
+    marker is passed on, or ``Recomputed(self)`` is emitted.
     """
 
     def __init__(self, upstream, branch, aggregator: Aggregator | None = None, trend=None,
@@ -280,7 +281,8 @@ class confluence(Node):
         self.branch, self.trend = branch, trend
         self.aggregator = aggregator if aggregator is not None else Aggregator()
         self.aggregator.param.update(symbol=branch.book.symbol, interval=branch.book.interval)
-        self.history: collections.deque[Confluence] = collections.deque(maxlen=max_history)
+        self.max_history = max_history
+        self._history: collections.deque[Confluence] | None = None  # None: re-derived on the next read
         self.latest: Confluence | None = None
         self._pending: int | None = None  # open time of the closed candle whose signals are arriving
         self._signals: list[Signal] = []
@@ -314,7 +316,8 @@ class confluence(Node):
         self._pending, self._signals = None, []
         trend = self._trend()
         found = self.aggregator.update(open_time, signals, None if trend is None else trend(open_time))
-        self.history.append(found)
+        if self._history is not None:
+            self._history.append(found)
         self.latest = found
         return self._emit(found)
 
@@ -322,13 +325,23 @@ class confluence(Node):
         """The trend callable, or None when no higher interval is to be consulted."""
         return self.trend if self.aggregator._snapshot().confirm_interval is not None else None
 
+    @property
+    def history(self) -> collections.deque[Confluence]:
+        """The last ``max_history`` records, oldest first."""
+        if self._history is None:
+            times = self.branch.book.candles.open_time[-(self.max_history + self.aggregator.window - 1):]
+            found = self.aggregator.batch(times, self.branch.signals.history, self._trend())
+            # the first window − 1 records (truncated windows) fall out of a full deque
+            self._history = collections.deque(found, maxlen=self.max_history)
+        return self._history
+
     def _rebuild(self) -> None:
+        """The streaming state and ``latest`` from the last ``window`` candles; ``history`` on its next read."""
         self._pending, self._signals = None, []
-        times = self.branch.book.candles.open_time[-(self.history.maxlen + self.aggregator.window - 1):]
+        times = self.branch.book.candles.open_time[-self.aggregator.window:]
         found = self.aggregator.batch(times, self.branch.signals.history, self._trend(), resume=True)
-        self.history.clear()
-        self.history.extend(found)  # the first window − 1 records (truncated windows) fall out of a full deque
-        self.latest = self.history[-1] if self.history else None
+        self.latest = found[-1] if found else None
+        self._history = None
 
     def recompute(self, *events) -> None:
         """Recompute the history in batch and emit ``Recomputed`` (the aggregator's parameter watcher)."""
