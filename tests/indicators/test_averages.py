@@ -1,94 +1,15 @@
-"""Moving averages: one candle at a time and in batch they equal TA-Lib (HMA: its definition over talib.WMA)."""
+"""Moving averages beyond the shared checks of ``test_families.py``: TA-Lib's arithmetic bit for bit, seeds inside
+the flat halt, KAMA's flat stretches, HMA's lookback (HMA: its definition over talib.WMA)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import talib
-from talib import abstract
+from indicator_cases import HALT_START, RECORDINGS, load
+from indicator_checks import assert_close_after_warmup, stream
+from indicator_families import AVERAGES, hull
 
-from indicator_cases import (HALT_START, RECORDINGS, assert_close_after_warmup, check_batch_equals_streaming,
-                             check_provisional_equals_committed, check_streaming_matches_reference, load, stream)
-from thebot_panel.indicators import DEMA, EMA, HMA, KAMA, RSI, T3, TEMA, TRIMA, WMA
-
-PRICES = {  # source -> the candle price, as TA-Lib computes it
-    "close": lambda f: f["close"].to_numpy(),
-    "hl2": lambda f: (f["high"] + f["low"]).to_numpy() / 2,
-    "hlc3": lambda f: (f["high"] + f["low"] + f["close"]).to_numpy() / 3,
-    "ohlc4": lambda f: talib.AVGPRICE(*(f[c].to_numpy() for c in ("open", "high", "low", "close"))),
-}
-
-
-def ta(function, source="close", **params):
-    """Reference: ``talib.<function>`` of the ``source`` price."""
-    return lambda f: getattr(talib, function)(PRICES[source](f), **params)
-
-
-def hull(x, n):
-    """Hull's definition with TA-Lib's WMA, independent of our kernels."""
-    return talib.WMA(2 * talib.WMA(x, n // 2) - talib.WMA(x, n), int(np.sqrt(n)))
-
-
-CASES = {  # case -> (make, reference): TA-Lib defaults, our defaults, other settings
-    "WMA(30)=talib default": (lambda: WMA(period=30), ta("WMA")),
-    "WMA(20)=default": (lambda: WMA(), ta("WMA", timeperiod=20)),
-    "WMA(9, hl2)": (lambda: WMA(period=9, source="hl2"), ta("WMA", "hl2", timeperiod=9)),
-    "DEMA(30)=talib default": (lambda: DEMA(period=30), ta("DEMA")),
-    "DEMA(20)=default": (lambda: DEMA(), ta("DEMA", timeperiod=20)),
-    "DEMA(9, hlc3)": (lambda: DEMA(period=9, source="hlc3"), ta("DEMA", "hlc3", timeperiod=9)),
-    "TEMA(30)=talib default": (lambda: TEMA(period=30), ta("TEMA")),
-    "TEMA(20)=default": (lambda: TEMA(), ta("TEMA", timeperiod=20)),
-    "TEMA(9, ohlc4)": (lambda: TEMA(period=9, source="ohlc4"), ta("TEMA", "ohlc4", timeperiod=9)),
-    "TRIMA(30)=talib default": (lambda: TRIMA(period=30), ta("TRIMA")),
-    "TRIMA(20)=default": (lambda: TRIMA(), ta("TRIMA", timeperiod=20)),
-    "TRIMA(9, hl2)": (lambda: TRIMA(period=9, source="hl2"), ta("TRIMA", "hl2", timeperiod=9)),
-    "TRIMA(2)": (lambda: TRIMA(period=2), ta("TRIMA", timeperiod=2)),
-    "KAMA(30)=defaults": (lambda: KAMA(), ta("KAMA")),
-    "KAMA(10)": (lambda: KAMA(period=10), ta("KAMA", timeperiod=10)),
-    "KAMA(21, hlc3)": (lambda: KAMA(period=21, source="hlc3"), ta("KAMA", "hlc3", timeperiod=21)),
-    "T3(5, 0.7)=defaults": (lambda: T3(), ta("T3")),
-    "T3(10, 0.5, hl2)": (lambda: T3(period=10, vfactor=0.5, source="hl2"), ta("T3", "hl2", timeperiod=10, vfactor=0.5)),
-    "T3(20, 0.0)": (lambda: T3(period=20, vfactor=0.0), ta("T3", timeperiod=20, vfactor=0.0)),
-    "HMA(20)=default": (lambda: HMA(), lambda f: hull(PRICES["close"](f), 20)),
-    "HMA(9, hl2)": (lambda: HMA(period=9, source="hl2"), lambda f: hull(PRICES["hl2"](f), 9)),
-    "HMA(16)": (lambda: HMA(period=16), lambda f: hull(PRICES["close"](f), 16)),
-    "DEMA(10) of RSI(14)": (lambda: DEMA(period=10, of=RSI(period=14)),
-                            lambda f: talib.DEMA(talib.RSI(PRICES["close"](f), 14), 10)),
-    "KAMA(10) of EMA(5)": (lambda: KAMA(period=10, of=EMA(period=5)),
-                           lambda f: talib.KAMA(talib.EMA(PRICES["close"](f), 5), 10)),
-    "HMA(9) of TEMA(5)": (lambda: HMA(period=9, of=TEMA(period=5)), lambda f: hull(talib.TEMA(PRICES["close"](f), 5), 9)),
-}
-
-
-@pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", CASES)
-def test_streaming_one_candle_at_a_time_matches_reference(case, recording):
-    check_streaming_matches_reference(*CASES[case], recording)
-
-
-@pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", CASES)
-def test_batch_equals_streaming_exactly(case, recording):
-    check_batch_equals_streaming(CASES[case][0], recording)
-
-
-@pytest.mark.parametrize("make", [lambda: WMA(period=9), lambda: DEMA(period=9), lambda: TEMA(period=7),
-                                  lambda: TRIMA(period=10), lambda: KAMA(period=10), lambda: T3(period=5),
-                                  lambda: HMA(period=16), lambda: TRIMA(period=9, of=DEMA(period=5))],
-                         ids=["WMA", "DEMA", "TEMA", "TRIMA", "KAMA", "T3", "HMA", "TRIMA of DEMA"])
-def test_provisional_value_equals_committed_value_and_commits_nothing(make):
-    check_provisional_equals_committed(make)
-
-
-@pytest.mark.parametrize("indicator, function, params", [
-    (WMA(), "WMA", {"timeperiod": 20}), (WMA(period=7), "WMA", {"timeperiod": 7}),
-    (DEMA(), "DEMA", {"timeperiod": 20}), (DEMA(period=30), "DEMA", {}),
-    (TEMA(), "TEMA", {"timeperiod": 20}), (TEMA(period=30), "TEMA", {}),
-    (TRIMA(), "TRIMA", {"timeperiod": 20}), (TRIMA(period=9), "TRIMA", {"timeperiod": 9}),
-    (KAMA(), "KAMA", {}), (KAMA(period=10), "KAMA", {"timeperiod": 10}),
-    (T3(), "T3", {}), (T3(period=10, vfactor=0.5), "T3", {"timeperiod": 10, "vfactor": 0.5}),
-], ids=lambda v: v.label if hasattr(v, "label") else "")
-def test_lookback_equals_talib(indicator, function, params):
-    assert indicator.lookback == indicator.warmup == abstract.Function(function, **params).lookback
+from thebot_panel.indicators import DEMA, HMA, KAMA, T3, TEMA, TRIMA, WMA
 
 
 @pytest.mark.parametrize("period", [4, 9, 16, 20, 50])
@@ -101,17 +22,17 @@ def test_hma_lookback_is_where_the_reference_starts(period):
                                   "T3(5, 0.7)=defaults", "HMA(9, hl2)"])
 def test_seeded_inside_the_flat_halt_matches_reference(case):
     """Starting at the 2023-03-24 halt: the whole seed window is flat (KAMA's change sum is 0), then trading resumes."""
-    make, reference = CASES[case]
+    make, reference = AVERAGES[case]
     frame = load("ethusdt_2023_halt").iloc[HALT_START:]
     indicator = make()
     assert_close_after_warmup(stream(indicator, frame)[:, 0], reference(frame), indicator.warmup)
 
 
 @pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", [case for case in CASES if " of " not in case])
+@pytest.mark.parametrize("case", [case for case in AVERAGES if " of " not in case])
 def test_equals_the_reference_bit_for_bit(case, recording):
     """Beyond the harness's 1e-9: TA-Lib 0.8's own arithmetic (fused EMA steps, WMA's re-summation every 8 periods...)."""
-    make, reference = CASES[case]
+    make, reference = AVERAGES[case]
     frame = load(recording)
     np.testing.assert_array_equal(make().batch(frame).iloc[:, 0].to_numpy(), reference(frame))
 

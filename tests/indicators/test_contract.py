@@ -1,64 +1,17 @@
-"""The indicator contract: exact to TA-Lib one candle at a time, batch == streaming, provisional values,
-recompute on a parameter change, chaining, clear errors, and the notebook entry points."""
+"""The indicator contract (the base class and the notebook entry points): O(1) state, recompute on a parameter
+change, chaining, clear errors, NaN candles, labels, the registry. That each indicator equals TA-Lib one candle
+at a time and in batch, with provisional values, is in ``test_families.py``."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import talib
-from talib import abstract
+from indicator_cases import HALT_START, klines, load
+from indicator_checks import assert_close_after_warmup, stream
+from indicator_families import close, hlcv
 
-from indicator_cases import (RECORDINGS, assert_close_after_warmup, check_batch_equals_streaming,
-                             check_provisional_equals_committed, check_streaming_matches_reference, hlcv, klines,
-                             load, stream)
 from thebot_panel import indicators
 from thebot_panel.indicators import EMA, RSI, SMA
-
-HALT_START = 1500  # row of 2023-03-24 11:28 UTC in the ETH slice
-
-
-def close(frame):
-    return frame["close"].to_numpy()
-
-
-CASES = {  # indicator -> the TA-Lib computation it must equal
-    "SMA(20)": (lambda: SMA(), lambda f: talib.SMA(close(f), 20)),
-    "SMA(30)=talib default": (lambda: SMA(period=30), lambda f: talib.SMA(close(f))),
-    "SMA(50, hlc3)": (lambda: SMA(period=50, source="hlc3"), lambda f: talib.SMA(talib.TYPPRICE(*hlcv(f)[1:4]), 50)),
-    "EMA(20)": (lambda: EMA(), lambda f: talib.EMA(close(f), 20)),
-    "EMA(30)=talib default": (lambda: EMA(period=30), lambda f: talib.EMA(close(f))),
-    "EMA(9)": (lambda: EMA(period=9), lambda f: talib.EMA(close(f), 9)),
-    "EMA(9, hl2)": (lambda: EMA(period=9, source="hl2"), lambda f: talib.EMA(talib.MEDPRICE(*hlcv(f)[1:3]), 9)),
-    "RSI(14)=talib default": (lambda: RSI(), lambda f: talib.RSI(close(f))),
-    "RSI(7)": (lambda: RSI(period=7), lambda f: talib.RSI(close(f), 7)),
-    "RSI(14, ohlc4)": (lambda: RSI(source="ohlc4"), lambda f: talib.RSI(talib.AVGPRICE(*hlcv(f)[:4]), 14)),
-    "EMA(9) of RSI(14)": (lambda: EMA(period=9, of=RSI()), lambda f: talib.EMA(talib.RSI(close(f)), 9)),
-    "RSI(5) of SMA(10)": (lambda: RSI(period=5, of=SMA(period=10)), lambda f: talib.RSI(talib.SMA(close(f), 10), 5)),
-}
-
-
-@pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", CASES)
-def test_streaming_one_candle_at_a_time_matches_talib(case, recording):
-    check_streaming_matches_reference(*CASES[case], recording)
-
-
-@pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", CASES)
-def test_batch_equals_streaming_exactly(case, recording):
-    check_batch_equals_streaming(CASES[case][0], recording)
-
-
-@pytest.mark.parametrize("case", ["SMA(20)", "EMA(9, hl2)", "RSI(7)", "EMA(9) of RSI(14)"])
-def test_provisional_value_equals_committed_value_and_commits_nothing(case):
-    check_provisional_equals_committed(CASES[case][0])
-
-
-@pytest.mark.parametrize("period", [7, 14, 21])
-def test_rsi_is_zero_on_flat_halt_candles_like_talib(period):
-    frame = load("ethusdt_2023_halt").iloc[HALT_START:]  # the seed period is all flat: gain + loss == 0
-    got = stream(RSI(period=period), frame)[:, 0]
-    assert (got[period:72] == 0.0).all()
-    assert_close_after_warmup(got, talib.RSI(close(frame), period), period)
 
 
 def test_update_cost_does_not_grow_with_history():
@@ -155,14 +108,6 @@ def test_labels_columns_and_panes():
     chained = EMA(period=9, of=RSI(period=7))
     assert (chained.label, chained.columns) == ("EMA(9) of RSI(7)", ["ema_9_of_rsi_7"])
     assert (SMA.pane, EMA.pane, RSI.pane) == ("price", "price", "own")
-
-
-@pytest.mark.parametrize("indicator, function",
-                         [(SMA(period=20), "SMA"), (EMA(period=50), "EMA"), (RSI(period=7), "RSI")])
-def test_lookback_equals_talib_lookback(indicator, function):
-    reference = abstract.Function(function)
-    reference.parameters = {"timeperiod": indicator.period}
-    assert indicator.lookback == reference.lookback
 
 
 def test_registry_lists_and_creates_indicators():

@@ -1,122 +1,31 @@
-"""Momentum family: one closed candle at a time and in batch, each indicator equals TA-Lib's same-named function.
-
-References come from ``talib`` only. Every indicator runs at TA-Lib's defaults, at our user defaults
-(TradingView's for the stochastics) and at one other set, on both recordings (the ETH one holds the
-2023-03-24 halt: 72 flat zero-volume candles, where TA-Lib's zero guards decide the values).
-"""
+"""Momentum family beyond the shared checks of ``test_families.py``: TA-Lib's zero guards in the flat
+2023-03-24 halt and around its 1e-14 flatness band, RSI after long flat stretches, panes, levels and labels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import talib
-from indicator_cases import (HALT_START, RECORDINGS, assert_close_after_warmup, check_batch_equals_streaming,
-                             check_provisional_equals_committed, check_streaming_matches_reference, hlcv, load,
-                             stream)
-from talib import abstract
+from indicator_cases import HALT_START, load
+from indicator_checks import assert_close_after_warmup, stream
+from indicator_families import hlc, hlcv
 
-from thebot_panel.indicators import CCI, MACD, MFI, MOM, ROC, RSI, SMA, STOCH, STOCHF, STOCHRSI, WILLR
+from thebot_panel.indicators import CCI, MACD, MFI, MOM, ROC, RSI, STOCH, STOCHF, STOCHRSI, WILLR
 from thebot_panel.market.candles import candle_frame
 
 
-def _hlc(frame):
-    _, h, l, c, _ = hlcv(frame)
-    return h, l, c
-
-
-def _close(frame):
-    return frame["close"].to_numpy()
-
-
-CASES = {  # case -> (make, reference(frame) -> outputs in `outputs` order)
-    "STOCH(5,3,3)=talib default": (lambda: STOCH(fastk_period=5, slowk_period=3, slowd_period=3),
-                                   lambda f: talib.STOCH(*_hlc(f))),
-    "STOCH(14,3,3)=ours": (lambda: STOCH(),
-                           lambda f: talib.STOCH(*_hlc(f), fastk_period=14, slowk_period=3, slowd_period=3)),
-    "STOCH(21,5,4)": (lambda: STOCH(fastk_period=21, slowk_period=5, slowd_period=4),
-                      lambda f: talib.STOCH(*_hlc(f), fastk_period=21, slowk_period=5, slowd_period=4)),
-    "STOCH(9,1,1)": (lambda: STOCH(fastk_period=9, slowk_period=1, slowd_period=1),
-                     lambda f: talib.STOCH(*_hlc(f), fastk_period=9, slowk_period=1, slowd_period=1)),
-    "STOCHF(5,3)=talib default": (lambda: STOCHF(fastk_period=5, fastd_period=3), lambda f: talib.STOCHF(*_hlc(f))),
-    "STOCHF(14,3)=ours": (lambda: STOCHF(), lambda f: talib.STOCHF(*_hlc(f), fastk_period=14, fastd_period=3)),
-    "STOCHF(21,5)": (lambda: STOCHF(fastk_period=21, fastd_period=5),
-                     lambda f: talib.STOCHF(*_hlc(f), fastk_period=21, fastd_period=5)),
-    "STOCHRSI(14,5,3)=talib default": (lambda: STOCHRSI(fastk_period=5), lambda f: talib.STOCHRSI(_close(f))),
-    "STOCHRSI(14,14,3)=ours": (lambda: STOCHRSI(),
-                               lambda f: talib.STOCHRSI(_close(f), timeperiod=14, fastk_period=14, fastd_period=3)),
-    "STOCHRSI(7,9,4, hlc3)": (lambda: STOCHRSI(timeperiod=7, fastk_period=9, fastd_period=4, source="hlc3"),
-                              lambda f: talib.STOCHRSI(talib.TYPPRICE(*_hlc(f)), timeperiod=7, fastk_period=9,
-                                                       fastd_period=4)),
-    "MACD(12,26,9)=talib default=ours": (lambda: MACD(), lambda f: talib.MACD(_close(f))),
-    "MACD(8,21,5)": (lambda: MACD(fast=8, slow=21, signal=5),
-                     lambda f: talib.MACD(_close(f), fastperiod=8, slowperiod=21, signalperiod=5)),
-    "MACD(26,12,1) swapped like talib": (lambda: MACD(fast=26, slow=12, signal=1),
-                                         lambda f: talib.MACD(_close(f), fastperiod=26, slowperiod=12,
-                                                              signalperiod=1)),
-    "MOM(10)=talib default=ours": (lambda: MOM(), lambda f: talib.MOM(_close(f))),
-    "MOM(3, hl2)": (lambda: MOM(period=3, source="hl2"),
-                    lambda f: talib.MOM(talib.MEDPRICE(f["high"].to_numpy(), f["low"].to_numpy()), 3)),
-    "ROC(10)=talib default=ours": (lambda: ROC(), lambda f: talib.ROC(_close(f))),
-    "ROC(20)": (lambda: ROC(period=20), lambda f: talib.ROC(_close(f), 20)),
-    "WILLR(14)=talib default=ours": (lambda: WILLR(), lambda f: talib.WILLR(*_hlc(f))),
-    "WILLR(7)": (lambda: WILLR(period=7), lambda f: talib.WILLR(*_hlc(f), 7)),
-    "CCI(14)=talib default=ours": (lambda: CCI(), lambda f: talib.CCI(*_hlc(f))),
-    "CCI(40)": (lambda: CCI(period=40), lambda f: talib.CCI(*_hlc(f), 40)),
-    "MFI(14)=talib default=ours": (lambda: MFI(), lambda f: talib.MFI(*hlcv(f)[1:])),
-    "MFI(7)": (lambda: MFI(period=7), lambda f: talib.MFI(*hlcv(f)[1:], 7)),
-    "SMA(9) of MACD hist": (lambda: SMA(period=9, of=MACD(), output="hist"),
-                            lambda f: talib.SMA(talib.MACD(_close(f))[2], 9)),
-}
-
-
-@pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", CASES)
-def test_streaming_one_candle_at_a_time_matches_talib(case, recording):
-    check_streaming_matches_reference(*CASES[case], recording)
-
-
-@pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", CASES)
-def test_batch_equals_streaming_exactly(case, recording):
-    check_batch_equals_streaming(CASES[case][0], recording)
-
-
-@pytest.mark.parametrize("case", [
-    "STOCH(14,3,3)=ours", "STOCHF(14,3)=ours", "STOCHRSI(14,14,3)=ours", "MACD(12,26,9)=talib default=ours",
-    "MOM(10)=talib default=ours", "ROC(10)=talib default=ours", "WILLR(14)=talib default=ours",
-    "CCI(14)=talib default=ours", "MFI(14)=talib default=ours", "SMA(9) of MACD hist",
-])
-def test_provisional_value_equals_committed_value_and_commits_nothing(case):
-    check_provisional_equals_committed(CASES[case][0])
-
-
-@pytest.mark.parametrize("indicator, function, parameters", [
-    (STOCH(), "STOCH", {"fastk_period": 14, "slowk_period": 3, "slowd_period": 3}),
-    (STOCH(fastk_period=21, slowk_period=5, slowd_period=4), "STOCH",
-     {"fastk_period": 21, "slowk_period": 5, "slowd_period": 4}),
-    (STOCHF(), "STOCHF", {"fastk_period": 14, "fastd_period": 3}),
-    (STOCHF(fastk_period=5, fastd_period=1), "STOCHF", {"fastk_period": 5, "fastd_period": 1}),
-    (STOCHRSI(), "STOCHRSI", {"timeperiod": 14, "fastk_period": 14, "fastd_period": 3}),
-    (STOCHRSI(timeperiod=7, fastk_period=9, fastd_period=4), "STOCHRSI",
-     {"timeperiod": 7, "fastk_period": 9, "fastd_period": 4}),
-    (MACD(), "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
-    (MACD(fast=26, slow=12, signal=1), "MACD", {"fastperiod": 26, "slowperiod": 12, "signalperiod": 1}),
-    (MOM(period=3), "MOM", {"timeperiod": 3}),
-    (ROC(period=20), "ROC", {"timeperiod": 20}),
-    (WILLR(period=7), "WILLR", {"timeperiod": 7}),
-    (CCI(period=40), "CCI", {"timeperiod": 40}),
-    (MFI(period=7), "MFI", {"timeperiod": 7}),
-])
-def test_lookback_equals_talib_lookback(indicator, function, parameters):
-    reference = abstract.Function(function)
-    reference.parameters = parameters
-    assert indicator.lookback == reference.lookback
+@pytest.mark.parametrize("period", [7, 14, 21])
+def test_rsi_is_zero_on_flat_halt_candles_like_talib(period):
+    frame = load("ethusdt_2023_halt").iloc[HALT_START:]  # the seed period is all flat: gain + loss == 0
+    got = stream(RSI(period=period), frame)[:, 0]
+    assert (got[period:72] == 0.0).all()
+    assert_close_after_warmup(got, talib.RSI(frame["close"].to_numpy(), period), period)
 
 
 def test_halt_candles_take_talib_zero_guards_without_nan():
     """Inside the 72 flat zero-volume halt candles the windows are flat: TA-Lib's guards give 0 (-0 for %R)."""
     frame = load("ethusdt_2023_halt")
-    h, l, c = _hlc(frame)
+    h, l, c = hlc(frame)
     inside = slice(HALT_START + 40, HALT_START + 72)  # windows entirely within the halt
     for indicator, expected in [(STOCHF(), talib.STOCHF(h, l, c, 14, 3)[0]), (WILLR(), talib.WILLR(h, l, c)),
                                 (CCI(), talib.CCI(h, l, c)), (MFI(), talib.MFI(h, l, c, hlcv(frame)[4])),

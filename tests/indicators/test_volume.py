@@ -1,92 +1,22 @@
-"""Volume indicators: OBV, AD, ADOSC equal TA-Lib one candle at a time and in batch; VWAP equals its pandas definition."""
+"""Volume family beyond the shared checks of ``test_families.py``: OBV, AD, ADOSC bit for bit with TA-Lib,
+OBV and AD through the halt, VWAP's anchor periods and its sessions without volume."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import talib
-from talib import abstract
+from indicator_cases import HALT_START, RECORDINGS, load
+from indicator_checks import assert_close_after_warmup, stream
+from indicator_families import VOLUME, VWAP_PRICES, anchor_periods, vwap_reference
 
-from indicator_cases import (HALT_START, RECORDINGS, assert_close_after_warmup, check_batch_equals_streaming,
-                             check_provisional_equals_committed, check_streaming_matches_reference, hlcv, load, stream)
-from thebot_panel.indicators import AD, ADOSC, OBV, VWAP, Indicator
-
-
-def ta(function, *columns, **params):
-    """Reference: ``talib.<function>`` of the frame's ``columns``."""
-    return lambda f: getattr(talib, function)(*(f[c].to_numpy() for c in columns), **params)
-
-
-PRICE = {  # VWAP source -> the candle price, by its definition
-    "hlc3": lambda f: (f["high"] + f["low"] + f["close"]) / 3,
-    "close": lambda f: f["close"],
-    "ohlc4": lambda f: (f["open"] + f["high"] + f["low"] + f["close"]) / 4,
-}
-
-
-def anchor_periods(index: pd.DatetimeIndex, anchor: str) -> np.ndarray:
-    """A key of each candle's UTC day, Monday-started week or calendar month (pandas, not our kernel)."""
-    day = index.normalize()
-    if anchor == "session":
-        return day.asi8
-    if anchor == "week":
-        return (day - pd.to_timedelta(index.day_of_week, unit="D")).asi8
-    return (index.year * 12 + index.month - 1).to_numpy()
-
-
-def vwap_reference(anchor="session", source="hlc3"):
-    def reference(f):
-        key = anchor_periods(f.index, anchor)
-        weighted = (PRICE[source](f) * f["volume"]).groupby(key).cumsum()
-        volume = f["volume"].groupby(key).cumsum()
-        return (weighted / volume).where(volume != 0).to_numpy()
-    return reference
-
-
-CASES = {  # case -> (make, reference)
-    "OBV": (lambda: OBV(), ta("OBV", "close", "volume")),
-    "AD": (lambda: AD(), ta("AD", "high", "low", "close", "volume")),
-    "ADOSC(3, 10)=defaults": (lambda: ADOSC(), ta("ADOSC", "high", "low", "close", "volume")),
-    "ADOSC(5, 20)": (lambda: ADOSC(fast=5, slow=20), ta("ADOSC", "high", "low", "close", "volume", fastperiod=5, slowperiod=20)),
-    "ADOSC(10, 3)": (lambda: ADOSC(fast=10, slow=3), ta("ADOSC", "high", "low", "close", "volume", fastperiod=10, slowperiod=3)),
-    "VWAP(session)=default": (lambda: VWAP(), vwap_reference()),
-    "VWAP(session, close)": (lambda: VWAP(source="close"), vwap_reference(source="close")),
-    "VWAP(week, ohlc4)": (lambda: VWAP(anchor="week", source="ohlc4"), vwap_reference("week", "ohlc4")),
-    "VWAP(month)": (lambda: VWAP(anchor="month"), vwap_reference("month")),
-}
+from thebot_panel.indicators import AD, ADOSC, OBV, VWAP
 
 
 @pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", CASES)
-def test_streaming_one_candle_at_a_time_matches_reference(case, recording):
-    check_streaming_matches_reference(*CASES[case], recording)
-
-
-@pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", CASES)
-def test_batch_equals_streaming_exactly(case, recording):
-    check_batch_equals_streaming(CASES[case][0], recording)
-
-
-@pytest.mark.parametrize("make", [OBV, AD, lambda: ADOSC(fast=4, slow=12), lambda: VWAP(anchor="week")],
-                         ids=["OBV", "AD", "ADOSC", "VWAP"])
-def test_provisional_value_equals_committed_value_and_commits_nothing(make):
-    check_provisional_equals_committed(make)
-
-
-@pytest.mark.parametrize("indicator, function, params", [
-    (OBV(), "OBV", {}), (AD(), "AD", {}), (ADOSC(), "ADOSC", {}),
-    (ADOSC(fast=5, slow=20), "ADOSC", {"fastperiod": 5, "slowperiod": 20}),
-    (ADOSC(fast=10, slow=3), "ADOSC", {"fastperiod": 10, "slowperiod": 3}),
-], ids=lambda v: v.label if isinstance(v, Indicator) else "")
-def test_lookback_equals_talib(indicator, function, params):
-    assert indicator.lookback == indicator.warmup == abstract.Function(function, **params).lookback
-
-
-@pytest.mark.parametrize("recording", RECORDINGS)
-@pytest.mark.parametrize("case", [case for case in CASES if not case.startswith("VWAP")])
+@pytest.mark.parametrize("case", [case for case in VOLUME if not case.startswith("VWAP")])
 def test_equals_talib_bit_for_bit(case, recording):
     """Beyond the harness's 1e-9: TA-Lib 0.8's own arithmetic (ADOSC's fused EMA steps)."""
-    make, reference = CASES[case]
+    make, reference = VOLUME[case]
     frame = load(recording)
     np.testing.assert_array_equal(make().batch(frame).iloc[:, 0].to_numpy(), reference(frame))
 
@@ -126,7 +56,7 @@ def test_vwap_restarts_at_each_anchor_period(anchor):
     assert_close_after_warmup(got, vwap_reference(anchor)(frame), 0)
     starts = np.flatnonzero(np.diff(anchor_periods(frame.index, anchor)) != 0) + 1
     assert len(starts) >= {"session": 300, "week": 50, "month": 12}[anchor]
-    typical = PRICE["hlc3"](frame).to_numpy()
+    typical = VWAP_PRICES["hlc3"](frame).to_numpy()
     np.testing.assert_allclose(got[starts], typical[starts], rtol=1e-15)  # a period's first VWAP: its first price
     np.testing.assert_array_equal(indicator.batch(frame).to_numpy()[:, 0], got)
 
