@@ -7,7 +7,7 @@ import time
 
 import orjson
 import pytest
-from conftest import klines_of
+from recorded import klines_of
 from streamz import Stream
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 import pytest
 
-from conftest import HALT_RECORDING
+from recorded import HALT_RECORDING
 from faultproxy import FaultProxy, max_per_rolling_second
 from mutations import mutated
 from thebot_panel.binance.client import Status

@@ -18,9 +18,7 @@ import panel as pn
 import param
 import pytest
 
-from conftest import klines_of
-from test_events import WS, lines
-from test_screener import FIXTURES as SCREENER
+from recorded import SCREENER, WS, klines_of, ws_lines as lines
 from thebot_panel.binance.events import AggTrade, BookTicker, Kline, Ticker24h, Trade, parse_message
 from thebot_panel.hub import FeedHub
 from thebot_panel.metrics import MarketMetrics

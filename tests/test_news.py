@@ -6,26 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
 from browser import free_port
+from recorded import FIXTURES
 from recorders import HttpRecorder
 from thebot_panel.news import (DEFAULT_FEEDS, NewsFeeds, NewsItem, feed_urls, feeds_from_env, merge, parse_feed,
                                plain_text, shown_url)
 from thebot_panel.ui.news import NewsPanel, shorten, time_ago
 
-FIXTURES = Path(__file__).parent / "fixtures" / "news"
+NEWS = FIXTURES / "news"
 NOW = 1_755_518_400_000  # 2025-08-18 12:00:00 UTC
 MIN, HOUR = 60_000, 3_600_000
 
 
 @pytest.fixture
 async def server():
-    routes = {"/wire.rss": (200, "application/rss+xml; charset=utf-8", (FIXTURES / "wire.rss.xml").read_bytes()),
-              "/ledger.atom": (200, "application/atom+xml", (FIXTURES / "ledger.atom.xml").read_bytes()),
-              "/hostile.rss": (200, "application/rss+xml", (FIXTURES / "hostile.rss.xml").read_bytes()),
+    routes = {"/wire.rss": (200, "application/rss+xml; charset=utf-8", (NEWS / "wire.rss.xml").read_bytes()),
+              "/ledger.atom": (200, "application/atom+xml", (NEWS / "ledger.atom.xml").read_bytes()),
+              "/hostile.rss": (200, "application/rss+xml", (NEWS / "hostile.rss.xml").read_bytes()),
               "/broken": (500, "text/html", b"<h1>Internal Server Error</h1>"),
               "/text": (200, "text/plain", b"Hello! This is not a feed, just some text."),
               "/sitemap.xml": (200, "application/xml", b'<?xml version="1.0" encoding="UTF-8"?>'  # XML, not a feed

@@ -7,7 +7,7 @@ import sqlite3
 from types import SimpleNamespace
 
 import pytest
-from conftest import feed, klines_of
+from recorded import feed, klines_of
 from streamz import Stream
 
 from thebot_panel.binance.events import Kline

@@ -1,58 +1,17 @@
 """The screener on a real hub over the replay of 13 USDT pairs (2023-04-10 → 2023-04-12): one row per market,
 each value equal to an independent batch computation over the market's book, patched live."""
 
-import asyncio
-import contextlib
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import klines_of
+from hubs import running_hub, wait_for_candles
+from recorded import SCREENER as FIXTURES, SCREENER_SYMBOLS as SYMBOLS, klines_of
 from thebot_panel import indicators
 from thebot_panel.hub import FeedHub
-from thebot_panel.replay import Recording, ReplayServer
 from thebot_panel.ui.screener import COLUMNS, Screener, trend_state
-
-FIXTURES = Path(__file__).parent / "fixtures" / "screener"
-SYMBOLS = ["ADAUSDT", "AVAXUSDT", "XRPUSDT", "MATICUSDT", "ATOMUSDT", "TRXUSDT", "SOLUSDT", "DOTUSDT", "DOGEUSDT",
-           "ETHUSDT", "BTCUSDT", "LTCUSDT", "LINKUSDT"]
-WARMUP = 300
-
-
-async def wait_for(predicate, timeout=15.0):
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
-def books(hub):
-    return {s: hub.open(s, hub.interval).book for s in SYMBOLS}
-
-
-async def wait_for_candles(hub, more: int) -> None:
-    """Until every book holds ``more`` closed candles beyond what it holds now."""
-    target = {s: len(b) + more for s, b in books(hub).items()}
-    await wait_for(lambda: all(len(b) >= target[s] for s, b in books(hub).items()))
-
-
-@contextlib.asynccontextmanager
-async def running_hub(tmp_path):
-    """A started hub of the 13 pairs at 1m on a replay from 2023-04-11 00:00 at ×600, after a few live candles."""
-    recording = Recording.from_paths(FIXTURES)
-    assert sorted(recording) == sorted(SYMBOLS)
-    async with ReplayServer(recording, start="2023-04-11T00:00", speed=600) as server:
-        hub = FeedHub(source="replay", symbols=SYMBOLS, warmup=WARMUP, replay_url=server.rest_url,
-                      db_path=str(tmp_path / "alerts.sqlite"))
-        await hub.start()
-        try:
-            assert hub.error == ""
-            await wait_for(lambda: all(len(b) >= WARMUP + 3 for b in books(hub).values()))
-            yield hub
-        finally:
-            await hub.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamz import Stream
 
-from conftest import feed, klines_of
+from recorded import feed, klines_of
 from indicator_cases import load
 from thebot_panel.binance.events import Kline
 from thebot_panel.market.graph import MarketGraph

@@ -6,10 +6,10 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import klines_of
+from recorded import SCREENER as FIXTURES, SCREENER_SYMBOLS as SYMBOLS, klines_of
 from bokeh.models import ColumnDataSource
 
-from test_screener import FIXTURES, SYMBOLS, running_hub, wait_for_candles
+from hubs import running_hub, wait_for_candles
 from thebot_panel.hub import FeedHub
 from thebot_panel import indicators
 from thebot_panel.ui.compare import DEFAULT_INDICATORS, STARTS, Compare

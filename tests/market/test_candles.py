@@ -8,7 +8,7 @@ import pytest
 
 from thebot_panel.binance.events import Kline
 from thebot_panel.market.candles import CandleBook, Columns, aggregate
-from conftest import klines_of
+from recorded import klines_of
 
 HALT_FLAT = (pd.Timestamp("2023-03-24 11:28", tz="UTC"), pd.Timestamp("2023-03-24 12:39", tz="UTC"))
 HALT_MISSING = (pd.Timestamp("2023-03-24 12:40", tz="UTC"), pd.Timestamp("2023-03-24 13:59", tz="UTC"))

@@ -5,7 +5,6 @@ import functools
 import http.server
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,10 +16,11 @@ from thebot_panel.market.candles import OHLCV, aggregate, candle_frame
 
 from browser import (ThreadedReplay, candles, chromium, open_page, our_tracebacks, panel_serve, require_chromium,
                      wait_until)
+from recorded import FIXTURES
 
 pytestmark = pytest.mark.browser
 
-NEWS = Path(__file__).parent / "fixtures" / "news"
+NEWS = FIXTURES / "news"
 
 
 @pytest.fixture(scope="module")

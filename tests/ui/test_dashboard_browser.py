@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from browser import candles, chromium, open_page, our_tracebacks, panel_serve, require_chromium, wait_until
+from recorded import FIXTURES
 from thebot_panel.indicators import RSI
 from thebot_panel.market.candles import OHLCV, candle_frame
 from thebot_panel.replay import Recording
 
 pytestmark = pytest.mark.browser
 
-FIXTURES = Path(__file__).parent / "fixtures"
 RECORDING = Recording.from_paths(FIXTURES / "screener")
 SYMBOLS = sorted(RECORDING.symbols)
 START = "2023-04-11T00:00"

@@ -21,10 +21,10 @@ import pytest
 from websockets.asyncio.client import connect
 
 from mutations import INTERVAL_MS, mutated
+from recorded import FIXTURES
 from thebot_panel.binance.events import Kline, MalformedMessage, parse_message
 from thebot_panel.replay import Recording, ReplayServer
 
-FIXTURES = Path(__file__).parent / "fixtures"
 TICK_FILE = FIXTURES / "ticks" / "btcusdt_20240808_2354-2357.hftbacktest.gz"
 MUTATIONS = 100_000
 SEED = 20250818

@@ -9,10 +9,11 @@ import pandas as pd
 import talib
 from nbclient import NotebookClient
 
+from browser import ROOT
 from thebot_panel.market.candles import OHLCV
 from thebot_panel.replay import Recording
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK = NOTEBOOKS / "live.ipynb"
 EXPLORE = NOTEBOOKS / "explore.ipynb"
 

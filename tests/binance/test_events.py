@@ -1,19 +1,13 @@
 """Parsing real recorded Binance messages into typed events."""
 
-from pathlib import Path
-
 import orjson
 import pytest
 
+from recorded import WS, ws_lines as lines
 from thebot_panel.binance.events import (AggTrade, BookTicker, ControlReply, Kline, MalformedMessage, ServerShutdown,
                                          Ticker24h, Trade, kline_from_rest, parse_message)
 from thebot_panel.binance.streams import interval_ms, parse_stream_name, stream_name, validate_interval
 
-WS = Path(__file__).parent / "fixtures" / "ws"
-
-
-def lines(name):
-    return [line for line in (WS / name).read_text().splitlines() if line]
 
 
 def test_trade_and_book_ticker_from_the_2024_btcusdt_recording():

@@ -8,7 +8,7 @@ import pytest
 import talib
 from streamz import Stream
 
-from conftest import feed, klines_of
+from recorded import feed, klines_of
 from thebot_panel.market.graph import MarketGraph
 from thebot_panel.market.messages import Analysis, Recomputed
 from thebot_panel.hub import default_indicators, default_rules

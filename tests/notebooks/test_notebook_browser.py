@@ -15,9 +15,8 @@ import pytest
 
 from thebot_panel.indicators import EMA
 
-from browser import chromium, require_chromium
+from browser import ROOT, chromium, require_chromium
 from jupyter import jupyter_server, run_all, run_new_cell, wait_idle, wait_kernel_idle, watch_requests
-from test_notebook import NOTEBOOKS
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +39,7 @@ def open_notebook(browser, tmp_path, name: str, app: str):
     the (outside requests, errors) lists."""
     root = tmp_path / "nb"
     root.mkdir()
-    shutil.copy(NOTEBOOKS / name, root)
+    shutil.copy(ROOT / "notebooks" / name, root)
     with jupyter_server(root, app) as (url, _log):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         outside, errors = watch_requests(page)
