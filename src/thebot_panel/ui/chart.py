@@ -285,7 +285,7 @@ class CandleChart(LiveView):
         self.source.data = data
         self._new_signals.clear()
         self.signal_source.data = _marker_columns(branch.signals.history)
-        self.table.value = signals_frame(reversed(branch.signals.history))
+        self.table.value = self.signals()
         indicators = branch.indicators
         for col, renderer in self._renderers.items():
             key, _, out = col.partition(".")
@@ -332,7 +332,7 @@ class CandleChart(LiveView):
         if self._new_signals:
             new, self._new_signals = self._new_signals, []
             self.signal_source.stream(_marker_columns(new), rollover=self.rollover)
-            self.table.value = signals_frame(reversed(self.branch.signals.history))
+            self.table.value = self.signals()
 
     def refresh(self) -> None:
         self.flush()
@@ -340,6 +340,10 @@ class CandleChart(LiveView):
     def frame(self) -> pd.DataFrame:
         """The live DataFrame: closed candles + this chart's indicator columns (see ``Branch.frame``)."""
         return self.branch.frame()
+
+    def signals(self) -> pd.DataFrame:
+        """This chart's signals as its table shows them, newest first (columns in ``signals_frame``)."""
+        return signals_frame(reversed(self.branch.signals.history))
 
     def __panel__(self):
         return self.live(self.layout)
