@@ -139,29 +139,36 @@ class Indicator(param.Parameterized):
         column per output (``columns``), NaN during the warm-up. Does not touch the committed state.
         Raises ``ValueError`` naming a needed column that ``frame`` lacks.
         """
-        return self._run(self._new_kernel(), frame)
+        out = self._run(self._new_kernel(), frame.index.as_unit("ms").asi8, frame)
+        return pd.DataFrame(out, index=frame.index, columns=self.columns)
 
     def recompute(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``batch(frame)``, leaving the committed state at the end of ``frame`` so updates continue from there."""
+        out = self.recompute_arrays(frame.index.as_unit("ms").asi8, frame)
+        return pd.DataFrame(out, index=frame.index, columns=self.columns)
+
+    def recompute_arrays(self, open_time: np.ndarray, columns) -> np.ndarray:
+        """``recompute`` on arrays, no frame: ``open_time`` int64 ms, ``columns`` maps the candle fields the
+        indicator ``needs`` to float64 arrays (a dict, or a frame); returns (len(open_time), outputs) float64."""
         kernel = self._new_kernel()
-        out = self._run(kernel, frame)
+        out = self._run(kernel, open_time, columns)
         self._live, self.update = kernel, kernel.update
         return out
 
-    def _run(self, kernel: _kernels.Kernel, frame: pd.DataFrame) -> pd.DataFrame:
-        candles = np.zeros((len(frame), len(_COLUMNS)))
+    def _run(self, kernel: _kernels.Kernel, open_time: np.ndarray, columns) -> np.ndarray:
+        candles = np.zeros((len(open_time), len(_COLUMNS)))
         for i, column in enumerate(_COLUMNS):
             if not kernel.needs & (1 << i):
                 continue
             if column == "open_time":
-                candles[:, i] = frame.index.as_unit("ms").asi8
-            elif column in frame.columns:
-                candles[:, i] = frame[column].to_numpy("float64")
+                candles[:, i] = open_time
+            elif column in columns:
+                candles[:, i] = np.asarray(columns[column], dtype="float64")
             else:
-                raise ValueError(f"{self.label} needs a {column!r} column; the frame has {list(frame.columns)}")
-        out = np.empty((len(frame), len(self.outputs)))
+                raise ValueError(f"{self.label} needs a {column!r} column; the frame has {list(columns)}")
+        out = np.empty((len(open_time), len(self.outputs)))
         kernel.run(candles, out)
-        return pd.DataFrame(out, index=frame.index, columns=self.columns)
+        return out
 
     @property
     def label(self) -> str:

@@ -88,9 +88,9 @@ class Computation:
 
     def recompute(self, book: CandleBook) -> None:
         """Values over the book's closed candles (batch == streaming), then the forming candle's."""
-        values = self.indicator.recompute(book.frame()).to_numpy()
-        self.history = Columns.from_arrays(self.columns, book.candles.open_time, values,
-                                           max_rows=book.candles.max_rows)
+        candles = book.candles
+        values = self.indicator.recompute_arrays(candles.open_time, {name: candles.column(name) for name in OHLCV})
+        self.history = Columns.from_arrays(self.columns, candles.open_time, values, max_rows=candles.max_rows)
         self.update = self.indicator.update  # the kernel's own method, bound once (a param attribute read costs µs)
         self.forming = () if book.forming is None else self.update(book.forming, False)
 
@@ -225,15 +225,20 @@ class Branch:
         """Closed candles (the ``last`` ones, or all) with the indicator columns, named for the current parameters.
 
         Index ``open_time`` (UTC); columns open, high, low, close, volume, then e.g. ema_9, rsi_14 (an indicator
-        shown twice with the same parameters gives one column). Every computation is aligned with the book's
-        closed candles, so this is one frame built from the arrays, no join.
+        shown twice with the same parameters gives one column).
         """
+        return candle_frame(*self.arrays(last=last))
+
+    def arrays(self, columns=None, last: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``frame``'s data without the frame: open times (int64 ms) and the columns (all, or those named in
+        ``columns``) as read-only float64 arrays. Every computation is aligned with the book's closed candles."""
         rows = slice(None) if last is None else slice(-last, None)
         candles = self.book.candles
-        columns = {name: candles.column(name)[rows] for name in OHLCV}
+        found = {name: candles.column(name)[rows] for name in OHLCV if columns is None or name in columns}
         for computation in self.computations.values():
-            columns.update((name, computation.history.column(name)[rows]) for name in computation.columns)
-        return candle_frame(candles.open_time[rows], columns)
+            found.update((name, computation.history.column(name)[rows]) for name in computation.columns
+                         if columns is None or name in columns)
+        return candles.open_time[rows], found
 
     def stream_frame(self) -> StreamingDataFrame:
         """This branch's closed candles as a ``streamz.dataframe.DataFrame``: one single-row pandas frame per closed
@@ -331,18 +336,19 @@ class signal(Node):
                     rule.param.update(changes)
                 finally:
                     self._renaming = False
-        frame = self.branch.frame()
-        book = self.branch.book
         # a rule whose series left the chart (its indicator was removed) rests until they are back
-        self.active = [rule for rule in self.rules if set(rule.columns) <= set(frame.columns)]
+        available = {*OHLCV, *labels.values()}
+        self.active = [rule for rule in self.rules if set(rule.columns) <= available]
         self._provisional = any(rule.provisional for rule in self.active)
-        for rule in self.active:
-            if rule in self._found and (changed in self.rules and rule is not changed
-                                        or touched is not None and not touched & set(rule.columns)):
-                continue
-            # the signals of the history, and the rule's state at its end to continue streaming from
-            self._found[rule] = collections.deque(rule.recompute(frame, book.symbol, book.interval),
-                                                  maxlen=self.history.maxlen)
+        stale = [rule for rule in self.active
+                 if not (rule in self._found and (changed in self.rules and rule is not changed
+                                                  or touched is not None and not touched & set(rule.columns)))]
+        if stale:  # the signals of the history, and each rule's state at its end to continue streaming from
+            open_time, columns = self.branch.arrays({"close", *(c for rule in stale for c in rule.columns)})
+            book = self.branch.book
+            for rule in stale:
+                self._found[rule] = collections.deque(rule.recompute_arrays(open_time, columns, book.symbol,
+                                                                            book.interval), maxlen=self.history.maxlen)
         self._found = {rule: self._found[rule] for rule in self.active}
         self.history.clear()  # the rules' signals in candle order (a stable sort: a candle's in rule order)
         self.history.extend(sorted(itertools.chain.from_iterable(self._found.values()), key=_open_time))

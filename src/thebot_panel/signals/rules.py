@@ -207,21 +207,33 @@ class Rule(param.Parameterized):
                 side[i], strength[i] = SIDE_CODES[fired[0]], fired[1]
         return side, strength, state
 
+    def recompute_arrays(self, open_time: np.ndarray, columns, symbol: str, interval: str) -> list[Signal]:
+        """``recompute`` on arrays, no frame: ``open_time`` int64 ms, ``columns`` maps ``close`` and the series
+        the rule reads to float arrays (a dict, or a frame). Raises ``ValueError`` (see ``validate``) if one is
+        missing."""
+        signals, self.state = self._run_arrays(open_time, columns, symbol, interval)
+        return signals
+
     def _run(self, frame, symbol, interval, vectorised: bool = True) -> tuple[list[Signal], Any]:
-        """The signals of ``frame`` and the state after its last candle, by ``fire_arrays`` (``vectorised``) or
-        by ``check_arrays``."""
-        self.validate(frame.columns)
-        if "close" not in frame.columns:
-            raise ValueError(f"rule {self._label} needs a 'close' column; the frame has {list(frame.columns)}")
-        if not self.p.enabled or frame.empty:
-            return [], self.initial_state()
-        close, columns = frame["close"].to_numpy(float), tuple(frame[c].to_numpy(float) for c in self._columns)
-        side, strength, state = (self.fire_arrays if vectorised else self.check_arrays)(columns, close)
-        rows = np.flatnonzero(side)
         index = frame.index   # its open_time in ms by NumPy: pandas' as_unit costs ~10 times more
-        times = index.asi8[rows].astype(f"datetime64[{index.unit}]").astype("datetime64[ms]").astype(np.int64)
-        return closed_signals(times.tolist(), symbol, interval, self._label, [SIDES[s] for s in side[rows].tolist()],
-                              close[rows].tolist(), strength[rows].tolist()), state
+        open_time = index.asi8.astype(f"datetime64[{index.unit}]").astype("datetime64[ms]").astype(np.int64)
+        return self._run_arrays(open_time, frame, symbol, interval, vectorised)
+
+    def _run_arrays(self, open_time, columns, symbol, interval, vectorised: bool = True) -> tuple[list[Signal], Any]:
+        """The signals of a history and the state after its last candle, by ``fire_arrays`` (``vectorised``) or
+        by ``check_arrays``."""
+        self.validate(list(columns))
+        if "close" not in columns:
+            raise ValueError(f"rule {self._label} needs a 'close' column; the frame has {list(columns)}")
+        if not self.p.enabled or not len(open_time):
+            return [], self.initial_state()
+        close = np.asarray(columns["close"], dtype=float)
+        series = tuple(np.asarray(columns[c], dtype=float) for c in self._columns)
+        side, strength, state = (self.fire_arrays if vectorised else self.check_arrays)(series, close)
+        rows = np.flatnonzero(side)
+        return closed_signals(open_time[rows].tolist(), symbol, interval, self._label,
+                              [SIDES[s] for s in side[rows].tolist()], close[rows].tolist(),
+                              strength[rows].tolist()), state
 
 
 def lagged(x: np.ndarray, first: Any = math.nan) -> np.ndarray:
