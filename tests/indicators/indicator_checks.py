@@ -3,7 +3,7 @@ batch == streaming, provisional == committed.
 
 A case is ``(make, reference)``: ``make()`` builds the indicator, ``reference(frame)`` returns the expected
 outputs (an array, or a tuple of arrays in ``outputs`` order, e.g. from ``talib``). The recordings come from
-``tests/indicator_cases.py`` (tests/ is on ``sys.path`` as the directory of the rootdir conftest).
+``tests/support/recorded.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from indicator_cases import klines, load
+
+from recorded import klines, load
 
 
 def stream(indicator, frame: pd.DataFrame) -> np.ndarray:

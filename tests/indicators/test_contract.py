@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from indicator_cases import HALT_START, klines, load
+from recorded import HALT_START, klines, load
 from indicator_checks import assert_close_after_warmup, stream
 from indicator_families import close, hlcv
 

@@ -6,7 +6,7 @@ arithmetic, anchors...) is in that family's own module, ``test_<family>.py``.
 """
 
 import pytest
-from indicator_cases import RECORDINGS
+from recorded import RECORDINGS
 from indicator_checks import (check_batch_equals_streaming, check_provisional_equals_committed,
                               check_streaming_matches_reference)
 from indicator_families import CASES, LOOKBACKS

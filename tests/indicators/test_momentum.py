@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import talib
-from indicator_cases import HALT_START, load
+from recorded import HALT_START, load
 from indicator_checks import assert_close_after_warmup, stream
 from indicator_families import hlc, hlcv
 

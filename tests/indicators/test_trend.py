@@ -3,7 +3,7 @@ zero guards when the flat halt comes first, instruments quoted below 1e-8, outpu
 
 import numpy as np
 import pytest
-from indicator_cases import HALT_START, RECORDINGS, load
+from recorded import HALT_START, RECORDINGS, load
 from indicator_checks import assert_close_after_warmup, stream
 from indicator_families import TREND
 

@@ -5,7 +5,7 @@ labels and panes."""
 import numpy as np
 import pytest
 import talib
-from indicator_cases import HALT_START, RECORDINGS, load
+from recorded import HALT_START, RECORDINGS, load
 from indicator_checks import assert_close_after_warmup, stream
 from indicator_families import VOLATILITY, hlc, supertrend_arrays
 

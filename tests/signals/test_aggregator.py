@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from streamz import Stream
 
-from recorded import feed, klines_of
-from indicator_cases import load
+from recorded import feed, klines_of, load
 from thebot_panel.binance.events import Kline
 from thebot_panel.market.graph import MarketGraph
 from thebot_panel.indicators import EMA, with_indicators

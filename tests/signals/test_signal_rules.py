@@ -10,7 +10,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 import talib
-from indicator_cases import RECORDINGS, klines, load
+from recorded import RECORDINGS, klines, load
 from numpy.lib.stride_tricks import sliding_window_view
 
 from thebot_panel.indicators import (
