@@ -30,9 +30,10 @@ def assert_close_after_warmup(got: np.ndarray, expected: np.ndarray, warmup: int
     np.testing.assert_allclose(got[warmup:][valid], expected[warmup:][valid], rtol=1e-9, atol=1e-12 * scale)
 
 
-def check_streaming_matches_reference(make, reference, recording: str) -> None:
-    """Every output, fed one closed candle at a time, equals the reference after the warm-up (NaN before)."""
-    frame = load(recording)
+def check_streaming_matches_reference(make, reference, frame: pd.DataFrame | str) -> np.ndarray:
+    """Every output, fed one closed candle at a time over ``frame`` (or a recording's name), equals the reference
+    after the warm-up (NaN before); returns the streamed values, (n, outputs)."""
+    frame = load(frame) if isinstance(frame, str) else frame
     indicator = make()
     got, expected = stream(indicator, frame), reference(frame)
     expected = expected if isinstance(expected, tuple) else (expected,)
@@ -42,6 +43,7 @@ def check_streaming_matches_reference(make, reference, recording: str) -> None:
             assert_close_after_warmup(got[:, i], np.asarray(expected[i], dtype="float64"), indicator.warmup)
         except AssertionError as exc:
             raise AssertionError(f"{indicator.label} output {output!r}: {exc}") from None
+    return got
 
 
 def check_batch_equals_streaming(make, recording: str) -> None:

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from recorded import HALT_START, RECORDINGS, load
+
 from indicator_checks import assert_close_after_warmup, stream
 from indicator_families import AVERAGES, hull
+from recorded import HALT_START, RECORDINGS, load
 
 from thebot_panel.indicators import DEMA, HMA, KAMA, T3, TEMA, TRIMA, WMA
 

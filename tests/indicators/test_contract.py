@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from recorded import HALT_START, klines, load
+
 from indicator_checks import assert_close_after_warmup, stream
 from indicator_families import close, hlcv
+from recorded import HALT_START, klines, load
 
 from thebot_panel import indicators
 from thebot_panel.indicators import EMA, RSI, SMA

@@ -6,11 +6,12 @@ arithmetic, anchors...) is in that family's own module, ``test_<family>.py``.
 """
 
 import pytest
-from recorded import RECORDINGS
+from talib import abstract
+
 from indicator_checks import (check_batch_equals_streaming, check_provisional_equals_committed,
                               check_streaming_matches_reference)
 from indicator_families import CASES, LOOKBACKS
-from talib import abstract
+from recorded import RECORDINGS
 
 EVERY_CASE = [pytest.param(make, reference, id=f"{family}-{case}")
               for family, cases in CASES.items() for case, (make, reference) in cases.items()]

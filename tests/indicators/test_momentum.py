@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import talib
-from recorded import HALT_START, load
+
 from indicator_checks import assert_close_after_warmup, stream
 from indicator_families import hlc, hlcv
+from recorded import HALT_START, load
 
 from thebot_panel.indicators import CCI, MACD, MFI, MOM, ROC, RSI, STOCH, STOCHF, STOCHRSI, WILLR
 from thebot_panel.market.candles import candle_frame

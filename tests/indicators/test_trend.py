@@ -1,11 +1,11 @@
 """Trend family (ADX, PLUS_DI, MINUS_DI, AROON, SAR) beyond the shared checks of ``test_families.py``: TA-Lib's
 zero guards when the flat halt comes first, instruments quoted below 1e-8, outputs and panes."""
 
-import numpy as np
 import pytest
-from recorded import HALT_START, RECORDINGS, load
-from indicator_checks import assert_close_after_warmup, stream
+
+from indicator_checks import assert_close_after_warmup, check_streaming_matches_reference, stream
 from indicator_families import TREND
+from recorded import HALT_START, RECORDINGS, load
 
 from thebot_panel.indicators import ADX, AROON, MINUS_DI, PLUS_DI, SAR
 
@@ -15,12 +15,8 @@ from thebot_panel.indicators import ADX, AROON, MINUS_DI, PLUS_DI, SAR
 def test_zero_guards_when_the_halt_is_the_first_candles(case):
     """From the halt on, the first 72 candles are flat: TR and the DI sum are 0, as TA-Lib guards them."""
     make, reference = TREND[case]
-    frame = load("ethusdt_2023_halt").iloc[HALT_START:]
     indicator = make()
-    got, expected = stream(indicator, frame), reference(frame)
-    expected = expected if isinstance(expected, tuple) else (expected,)
-    for i in range(len(indicator.outputs)):
-        assert_close_after_warmup(got[:, i], np.asarray(expected[i]), indicator.warmup)
+    got = check_streaming_matches_reference(make, reference, load("ethusdt_2023_halt").iloc[HALT_START:])
     if case.startswith(("ADX", "PLUS_DI", "MINUS_DI")):
         assert (got[indicator.warmup:72] == 0.0).all()
 

@@ -5,9 +5,10 @@ labels and panes."""
 import numpy as np
 import pytest
 import talib
-from recorded import HALT_START, RECORDINGS, load
-from indicator_checks import assert_close_after_warmup, stream
+
+from indicator_checks import assert_close_after_warmup, check_streaming_matches_reference, stream
 from indicator_families import VOLATILITY, hlc, supertrend_arrays
+from recorded import HALT_START, RECORDINGS, load
 
 from thebot_panel.indicators import ATR, BBANDS, DONCHIAN, KELTNER, NATR, SUPERTREND, TRANGE
 
@@ -17,12 +18,8 @@ from thebot_panel.indicators import ATR, BBANDS, DONCHIAN, KELTNER, NATR, SUPERT
 def test_when_the_halt_is_the_first_candles(case):
     """From the halt on, the first 72 candles are flat: true range and deviation are 0 there."""
     make, reference = VOLATILITY[case]
-    frame = load("ethusdt_2023_halt").iloc[HALT_START:]
     indicator = make()
-    got, expected = stream(indicator, frame), reference(frame)
-    expected = expected if isinstance(expected, tuple) else (expected,)
-    for i in range(len(indicator.outputs)):
-        assert_close_after_warmup(got[:, i], np.asarray(expected[i]), indicator.warmup)
+    got = check_streaming_matches_reference(make, reference, load("ethusdt_2023_halt").iloc[HALT_START:])
     if case.startswith(("ATR", "NATR")):
         assert (got[indicator.warmup:72] == 0.0).all()
     if case.startswith("BBANDS"):

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from recorded import HALT_START, RECORDINGS, load
+
 from indicator_checks import assert_close_after_warmup, stream
 from indicator_families import VOLUME, VWAP_PRICES, anchor_periods, vwap_reference
+from recorded import HALT_START, RECORDINGS, load
 
 from thebot_panel.indicators import AD, ADOSC, OBV, VWAP
 

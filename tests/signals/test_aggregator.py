@@ -7,10 +7,11 @@ import pytest
 from streamz import Stream
 
 from recorded import feed, klines_of, load
+
 from thebot_panel.binance.events import Kline
-from thebot_panel.market.graph import MarketGraph
 from thebot_panel.indicators import EMA, with_indicators
 from thebot_panel.market.candles import OHLCV, aggregate, candle_frame
+from thebot_panel.market.graph import MarketGraph
 from thebot_panel.market.messages import Analysis, Evaluated, Recomputed
 from thebot_panel.presets import default_indicators, default_rules
 from thebot_panel.signals.aggregator import Aggregator, Confluence, HigherTrend

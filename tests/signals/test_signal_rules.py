@@ -10,8 +10,9 @@ from itertools import pairwise
 import numpy as np
 import pytest
 import talib
-from recorded import RECORDINGS, klines, load
 from numpy.lib.stride_tricks import sliding_window_view
+
+from recorded import RECORDINGS, klines, load
 
 from thebot_panel.indicators import (
     BBANDS,
