@@ -30,12 +30,12 @@ from streamz.dataframe import DataFrame as StreamingDataFrame
 
 from ..binance.events import Kline
 from ..indicators import Indicator
-from .candles import OHLCV, CandleBook, Columns, candle_frame
-from .messages import Analysis, Evaluated, Recomputed
-from .node import Node, route
 from ..metrics import MarketMetrics, last_price
 from ..signals.aggregator import Confluence, confluence
 from ..signals.rules import Signal
+from .candles import OHLCV, CandleBook, Columns, candle_frame
+from .messages import Analysis, Evaluated, Recomputed
+from .node import Node, route
 
 
 def market_key(event) -> tuple[str, str] | None:
@@ -161,9 +161,8 @@ class Branch:
     ``"ema_fast"``) to an ``Indicator`` the session owns (its widgets edit it); each is computed by the market's
     shared ``indicate`` node. ``signals`` (the branch's signal node) passes every ``Analysis`` on (values by column
     name; ``labels()`` maps the branch's keys to them), then the branch's ``Signal``s and ``Evaluated``; a view
-    sinks only ``signals``. ``add``/``remove`` change the set
-    while it runs; a parameter change moves the key to the computation of the new parameters. ``destroy()``
-    detaches the branch.
+    sinks only ``signals``. ``add``/``remove`` change the set while it runs; a parameter change moves the key to
+    the computation of the new parameters. ``destroy()`` detaches the branch.
     """
 
     def __init__(self, market: MarketGraph, indicators: dict, rules, max_signals: int = 1000):
@@ -213,9 +212,12 @@ class Branch:
                 for col, v in zip(computation.columns, computation.forming)}
 
     def column(self, key: str):
-        """Committed values of one key over the book's closed candles (float64 array)."""
-        computation = self.computations[key.partition(".")[0]]
-        return computation.history.column(self.labels()[key])
+        """Committed values of one key over the book's closed candles (float64 array); ``KeyError`` for an unknown
+        key."""
+        name = key.partition(".")[0]
+        computation = self.computations[name]
+        labels = dict(zip(output_keys(name, self._indicators[name]), computation.columns))
+        return computation.history.column(labels[key])
 
     def open_time(self, key: str):
         """Open times (int64 ms) of ``column(key)``'s values (the book's closed candles)."""
