@@ -16,8 +16,8 @@ several signals that agree, but its scale would depend on how many rules there a
 of the weights. The mean depends on neither, and the weights are only relative.
 
 Streaming (``Aggregator.update``, one call per closed candle) and history (``Aggregator.batch``)
-share one step function, so they give the same records. The ``confluence`` stream node puts an
-aggregator after a branch's signal node.
+share one step function, so they give the same records. The ``confluence`` stream node
+(``market.graph``) puts an aggregator after a branch's signal node.
 """
 
 from __future__ import annotations
@@ -30,10 +30,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import param
-from streamz import Stream
 
-from ..market.messages import Analysis, Evaluated, Recomputed
-from ..market.node import Node
 from ..binance.streams import INTERVALS, interval_ms
 from .rules import Signal
 
@@ -255,99 +252,3 @@ class HigherTrend:
     def __call__(self, open_time: int) -> int:
         """Trend seen from the lower candle opening at ``open_time`` (int ms)."""
         return int(self.at([open_time])[0])
-
-
-@Stream.register_api()
-class confluence(Node):
-    """Confluence node, placed after a branch's signal node. It passes every input on and emits one
-    ``Confluence`` per closed candle.
-
-    The signal node emits a closed candle's ``Analysis`` first, then that candle's ``Signal``\\ s,
-    then ``Evaluated``. This node buffers those signals and emits the candle's ``Confluence`` on
-    ``Evaluated`` (or, failing that, on the next input), before passing that input on.
-    ``trend`` (such as ``HigherTrend``) is consulted only when ``aggregator.confirm_interval`` is
-    set. The node sets its aggregator's ``symbol`` and ``interval`` to the branch's market.
-
-    ``history`` keeps the last ``max_history`` records, oldest first, and ``latest`` the newest. On a
-    ``Recomputed`` from upstream, and when an aggregator parameter changes, the streaming state and
-    ``latest`` are re-derived in batch over the last ``window`` candles at once, and ``history`` on its
-    next read (a parameter change waits for O(window), not O(max_history)). Both use the book's closed
-    candles and ``branch.signals.history``, which holds that node's last ``max_signals``. Then the
-    marker is passed on, or ``Recomputed(self)`` is emitted.
-    """
-
-    def __init__(self, upstream, branch, aggregator: Aggregator | None = None, trend=None,
-                 max_history: int = 1000, **kwargs):
-        self.branch, self.trend = branch, trend
-        self.aggregator = aggregator if aggregator is not None else Aggregator()
-        self.aggregator.param.update(symbol=branch.book.symbol, interval=branch.book.interval)
-        self.max_history = max_history
-        self._history: collections.deque[Confluence] | None = None  # None: re-derived on the next read
-        self.latest: Confluence | None = None
-        self._pending: int | None = None  # open time of the closed candle whose signals are arriving
-        self._signals: list[Signal] = []
-        super().__init__(upstream, **kwargs)
-        watched = [n for n in self.aggregator.param if n not in ("name", "symbol", "interval")]
-        self._watcher = self.aggregator.param.watch(self.recompute, watched)
-        self._rebuild()
-
-    def update(self, x, who=None, metadata=None):
-        if type(x) is Signal and x.open_time == self._pending:
-            self._signals.append(x)
-            return self._emit(x, metadata=metadata)
-        if type(x) is Recomputed:
-            self._rebuild()
-            return self._emit(x, metadata=metadata)
-        if type(x) is Evaluated and x.open_time == self._pending:  # the candle is complete
-            results = self.flush()
-            results.extend(self._emit(x, metadata=metadata))
-            return results
-        results = self.flush() if self._pending is not None else []
-        results.extend(self._emit(x, metadata=metadata))
-        if type(x) is Analysis and x.candle.closed:
-            self._pending = x.candle.kline.open_time
-        return results
-
-    def flush(self) -> list:
-        """Emit the buffered closed candle's ``Confluence`` now. Does nothing if no candle is pending."""
-        if self._pending is None:
-            return []
-        open_time, signals = self._pending, self._signals
-        self._pending, self._signals = None, []
-        trend = self._trend()
-        found = self.aggregator.update(open_time, signals, None if trend is None else trend(open_time))
-        if self._history is not None:
-            self._history.append(found)
-        self.latest = found
-        return self._emit(found)
-
-    def _trend(self):
-        """The trend callable, or None when no higher interval is to be consulted."""
-        return self.trend if self.aggregator._snapshot().confirm_interval is not None else None
-
-    @property
-    def history(self) -> collections.deque[Confluence]:
-        """The last ``max_history`` records, oldest first."""
-        if self._history is None:
-            times = self.branch.book.candles.open_time[-(self.max_history + self.aggregator.window - 1):]
-            found = self.aggregator.batch(times, self.branch.signals.history, self._trend())
-            # the first window − 1 records (truncated windows) fall out of a full deque
-            self._history = collections.deque(found, maxlen=self.max_history)
-        return self._history
-
-    def _rebuild(self) -> None:
-        """The streaming state and ``latest`` from the last ``window`` candles; ``history`` on its next read."""
-        self._pending, self._signals = None, []
-        times = self.branch.book.candles.open_time[-self.aggregator.window:]
-        found = self.aggregator.batch(times, self.branch.signals.history, self._trend(), resume=True)
-        self.latest = found[-1] if found else None
-        self._history = None
-
-    def recompute(self, *events) -> None:
-        """Recompute the history in batch and emit ``Recomputed`` (the aggregator's parameter watcher)."""
-        self._rebuild()
-        self._emit(Recomputed(self))
-
-    def destroy(self, streams=None):
-        self.aggregator.param.unwatch(self._watcher)
-        super().destroy(streams)
