@@ -146,8 +146,8 @@ class FeedHub(param.Parameterized):
         """The closed candles of (symbol, interval) with ``indicators`` as a ``streamz.dataframe.DataFrame``.
 
         ``indicators``: instances, or names with their defaults (``"RSI"``, ``EMA(period=50)``); each is copied,
-        so the frame's columns keep their names. They run as indicator nodes on the market's graph, fed by the same
-        candles as the views (the market is created and subscribed if new). Emits one single-row pandas frame per
+        so the frame's columns keep their names. They are computed by the market's shared indicator node, fed by
+        the same candles as the views (the market is created and subscribed if new). Emits one single-row pandas frame per
         closed candle: index ``open_time`` (UTC), float64 columns open, high, low, close, volume, then the indicator
         columns (e.g. ``rsi_14``, ``ema_50``); chain ``streamz.dataframe`` operations on it (``sdf.close.rolling(20)
         .mean()``, ``sdf.window(100)``). Cost: about 0.1 ms per closed candle on top of the indicators' own update.

@@ -54,7 +54,7 @@ class Indicator(param.Parameterized):
     ``update(candle, closed)`` is the kernel's own method (no Python in between): it returns a tuple
     with one float per output, NaN in the warm-up; a forming candle (``closed=False``) gets
     provisional values and commits nothing. Changing a parameter resets the committed state: call
-    ``recompute(history)`` to refill it (the graph's indicator node does so on a parameter watch).
+    ``recompute(history)`` to refill it (the graph does so for a new parameter set).
     An invalid parameter value raises ``ValueError`` naming the parameter, the value and the bounds.
     """
 

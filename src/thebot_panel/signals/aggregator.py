@@ -196,7 +196,7 @@ class HigherTrend:
     """Trend of a higher interval seen from a lower interval's closed candle. +1 when ``fast`` > ``slow``,
     −1 when ``fast`` < ``slow``, 0 when they are equal or NaN or no higher candle has closed yet.
 
-    ``source`` is a ``Branch`` of the higher interval, read live from its indicator nodes, or a frame
+    ``source`` is a ``Branch`` of the higher interval, read live from its indicator columns, or a frame
     indexed by ``open_time`` (UTC) that holds the columns. ``fast`` and ``slow`` are column names such
     as ``"ema_9"``, or the branch's keys such as ``"ema_fast"``, which follow parameter changes.
     ``interval`` is the source's interval (a branch supplies its own) and ``lower`` is the asking
