@@ -12,7 +12,7 @@ from indicator_families import close, hlcv
 from recorded import HALT_START, klines, load
 
 from thebot_panel import indicators
-from thebot_panel.indicators import EMA, RSI, SMA
+from thebot_panel.indicators import EMA, RSI, SMA, VWAP
 
 
 def test_update_cost_does_not_grow_with_history():
@@ -82,6 +82,13 @@ def test_unknown_source_raises_naming_the_choices():
 def test_unknown_output_of_the_upstream_raises_naming_its_outputs():
     with pytest.raises(ValueError, match=r"RSI\(14\) has outputs \['rsi'\], not 'hist'"):
         EMA(of=RSI(), output="hist")
+
+
+def test_batch_needs_an_open_time_index_only_for_an_indicator_that_reads_the_time():
+    closes = pd.DataFrame({"close": [1.0, 2.0, 3.0, 4.0, 5.0]})   # a plain RangeIndex
+    assert EMA(period=3).batch(closes)["ema_3"].tolist()[2:] == [2.0, 3.0, 4.0]
+    with pytest.raises(ValueError, match=r"VWAP\(session\) needs the candles' open times: a frame indexed by open_time"):
+        VWAP().batch(closes.assign(high=1.0, low=1.0, volume=1.0))
 
 
 def test_frame_missing_a_needed_column_raises_naming_it():

@@ -143,7 +143,7 @@ def test_two_tabs_share_one_upstream_connection_and_detach_when_closed(served):
         time.sleep(0.2)
     lines = [line for line in log.read_text().splitlines() if "chart detached from BTCUSDT 1m" in line]
     assert len(lines) >= detached + 2
-    assert lines[-1].endswith("branches left on its candles: 1")   # only the hub's own default branch
+    assert lines[-1].endswith("branches left on it: 1")   # only the hub's own default branch
     assert replay.connections_opened == 1
     assert our_tracebacks(log.read_text()) == []
 

@@ -139,34 +139,39 @@ class Indicator(param.Parameterized):
         column per output (``columns``), NaN during the warm-up. Does not touch the committed state.
         Raises ``ValueError`` naming a needed column that ``frame`` lacks.
         """
-        out = self._run(self._new_kernel(), frame.index.as_unit("ms").asi8, frame)
+        out = self._run(self._new_kernel(), _open_time_ms(frame.index), frame, len(frame))
         return pd.DataFrame(out, index=frame.index, columns=self.columns)
 
     def recompute(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``batch(frame)``, leaving the committed state at the end of ``frame`` so updates continue from there."""
-        out = self.recompute_arrays(frame.index.as_unit("ms").asi8, frame)
+        out = self._recompute(_open_time_ms(frame.index), frame, len(frame))
         return pd.DataFrame(out, index=frame.index, columns=self.columns)
 
     def recompute_arrays(self, open_time: np.ndarray, columns) -> np.ndarray:
         """``recompute`` on arrays, no frame: ``open_time`` int64 ms, ``columns`` maps the candle fields the
         indicator ``needs`` to float64 arrays (a dict, or a frame); returns (len(open_time), outputs) float64."""
+        return self._recompute(open_time, columns, len(open_time))
+
+    def _recompute(self, open_time, columns, n: int) -> np.ndarray:
         kernel = self._new_kernel()
-        out = self._run(kernel, open_time, columns)
+        out = self._run(kernel, open_time, columns, n)
         self._live, self.update = kernel, kernel.update
         return out
 
-    def _run(self, kernel: _kernels.Kernel, open_time: np.ndarray, columns) -> np.ndarray:
-        candles = np.zeros((len(open_time), len(_COLUMNS)))
+    def _run(self, kernel: _kernels.Kernel, open_time: np.ndarray | None, columns, n: int) -> np.ndarray:
+        candles = np.zeros((n, len(_COLUMNS)))
         for i, column in enumerate(_COLUMNS):
             if not kernel.needs & (1 << i):
                 continue
             if column == "open_time":
+                if open_time is None:
+                    raise ValueError(f"{self.label} needs the candles' open times: a frame indexed by open_time (UTC)")
                 candles[:, i] = open_time
             elif column in columns:
                 candles[:, i] = np.asarray(columns[column], dtype="float64")
             else:
                 raise ValueError(f"{self.label} needs a {column!r} column; the frame has {list(columns)}")
-        out = np.empty((len(open_time), len(self.outputs)))
+        out = np.empty((n, len(self.outputs)))
         kernel.run(candles, out)
         return out
 
@@ -197,6 +202,11 @@ class Indicator(param.Parameterized):
 
     def _key(self) -> list[str]:
         return [f"{v:g}" if isinstance(v, float) else str(v) for v in (getattr(self, k) for k in self._shown())]
+
+
+def _open_time_ms(index: pd.Index) -> np.ndarray | None:
+    """A frame index's open times as int64 ms, None if it is not a ``DatetimeIndex``."""
+    return index.as_unit("ms").asi8 if isinstance(index, pd.DatetimeIndex) else None
 
 
 class PriceIndicator(Indicator):
