@@ -24,7 +24,7 @@ what it would with the default 1000; 300 with ``--quick``), ``--broadcast-port -
   Python's by round trips (the last line printed).
 - In the served app, ``CandleChart._on_event`` and ``flush`` are wrapped to log when an update reaches the chart's
   buffer and when a flush starts and ends, which splits each latency into feed (E → chart buffer: the replay's
-  send, socket, parse, graph), wait (buffer → next flush: the periodic callback, ``period_ms``, 250 ms in the app:
+  send, socket, parse, graph), wait (buffer → next flush: the periodic callback, ``period_ms``, 50 ms in the app:
   the floor), flush (``CandleChart.flush``) and send (flush end → in the page: Bokeh's message, BokehJS).
 
 Rates = kline updates/s the app receives on all its kline streams (the column ``kline/s`` is counted). Per 1m
@@ -43,11 +43,11 @@ symbol with each x:false (``msg/s``). The chart shows BTCUSDT 1m: ``(U + 1) / 60
 Columns: "every update" = each update until it or a newer one of the chart is in the page (what a viewer waits);
 "applied as sent" = only the updates the page got as they were sent: at 100/s the view sends the last of each
 period, which is the one that arrived just before the flush, so this figure is biased low. ``missing`` = updates
-with nothing newer in the page 2 s after the window. The last run is 10/s with the chart's ``period_ms`` set to 50
-ms by this file (``--compare-period``; the app's code is unchanged), to show what the floor costs.
+with nothing newer in the page 2 s after the window. The last run is 10/s with the chart's ``period_ms`` set to 250
+ms by this file (``--compare-period``; the app's own period before 2026-12-02), to show what the floor costs.
 
-    .venv/bin/python benchmarks/latency.py           # 120 s at 1/s, 60 s at 10 and 100/s, 60 s at 10/s with 50 ms
-    .venv/bin/python benchmarks/latency.py --quick   # 6 s each, no 50 ms run: about 1 minute
+    .venv/bin/python benchmarks/latency.py           # 120 s at 1/s, 60 s at 10 and 100/s, 60 s at 10/s with 250 ms
+    .venv/bin/python benchmarks/latency.py --quick   # 6 s each, no 250 ms run: about 1 minute
 """
 
 from __future__ import annotations
@@ -352,11 +352,11 @@ def main(argv=None) -> None:
     p.add_argument("--seconds", type=float, default=None, help="window per run (default 120 s at 1/s, else 60)")
     p.add_argument("--rates", default="1,10,100", help="comma-separated, of 1, 10, 100 (default: all)")
     p.add_argument("--compare-period", default=None, help="also run 10/s with the chart's period_ms set to each of "
-                   "these comma-separated ms (default 50; none with --quick; 0: none)")
+                   "these comma-separated ms (default 250; none with --quick; 0: none)")
     args = p.parse_args(argv)
     if not os.path.exists(CHROMIUM):
         sys.exit(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    compare = args.compare_period or ("0" if args.quick else "50")
+    compare = args.compare_period or ("0" if args.quick else "250")
     plan = [(int(r), None) for r in args.rates.split(",")] + [(10, int(ms)) for ms in compare.split(",") if int(ms)]
     from playwright.sync_api import sync_playwright
 

@@ -1,9 +1,11 @@
 """The live candlestick chart: price with overlays, volume pane and one pane per oscillator, one time axis.
 
 The chart is a sink of its own indicator/signal branch of the hub's graph. Sinks only buffer; a
-periodic callback (``period_ms``, 250 ms) applies the buffer to the Bokeh sources — at most one
-``stream`` (new candles, ``rollover`` kept) and one ``patch`` (the forming candle) per source per
-tick — from inside Bokeh's document lock, so updates never race the asyncio feed.
+periodic callback (``period_ms``, 50 ms; a tick with nothing buffered does nothing) applies the buffer
+to the Bokeh sources — at most one ``stream`` (new candles, ``rollover`` kept) and one ``patch`` (the
+forming candle) per source per tick — from inside Bokeh's document lock, so updates never race the
+asyncio feed. The period is the latency floor: an update waits 25 ms for its flush on average
+(``benchmarks/latency.py``).
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ class CandleChart(LiveView):
     symbol = param.Selector(default=None, objects=[], doc="The market's symbol (one of the hub's)")
     interval = param.Selector(default=None, objects=["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "1d"])
     rollover = param.Integer(default=500, bounds=(50, 20_000), doc="Candles kept in the browser")
-    period_ms = param.Integer(default=250, bounds=(50, 5_000), doc="UI refresh period in ms")
+    period_ms = param.Integer(default=50, bounds=(50, 5_000), doc="UI refresh period in ms (only ticks with "
+                                                                 "buffered updates redraw)")
     follow = param.Boolean(default=True, doc="Keep the newest candle in view (off: pan and zoom freely)")
 
     def __init__(self, hub: FeedHub, indicators: dict | None = None, rules=None, **params):
@@ -333,6 +336,9 @@ class CandleChart(LiveView):
             new, self._new_signals = self._new_signals, []
             self.signal_source.stream(_marker_columns(new), rollover=self.rollover)
             self.table.value = self.signals()
+
+    def due(self) -> bool:
+        return bool(self._pending or self._new_signals or self._reload or self._restructure)
 
     def refresh(self) -> None:
         self.flush()
