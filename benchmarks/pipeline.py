@@ -50,11 +50,13 @@ CLIENTS = {"socket": "(a) bare websockets", "parse": "(b) MarketSocket + parse",
 
 
 def graphs() -> Node:
-    """The hub's graph: one shared source and a MarketGraph per market with the default indicators and rules."""
+    """The hub's graph: one shared source and a MarketGraph per market with the default indicators and rules (kept
+    on the source, as the hub keeps them: nothing else holds a graph)."""
     source, alerts = Node(asynchronous=True), AlertManager()
+    source.markets = []
     for symbol, interval in MARKETS:
         indicators = default_indicators()
-        MarketGraph(source, symbol, interval, indicators, default_rules(indicators), alerts)
+        source.markets.append(MarketGraph(source, symbol, interval, indicators, default_rules(indicators), alerts))
     return source
 
 

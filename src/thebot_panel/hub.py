@@ -90,7 +90,7 @@ class FeedHub(param.Parameterized):
         self._socket_options, self._rest_timeout = socket_options or {}, rest_timeout
         self.source_stream = Node(asynchronous=True)  # parsed events; each kline routed to its market by key
         self.metrics = MarketMetrics(clock=lambda: float("nan"))  # the feed's clock, once the source is known
-        self.metrics_sink = self.source_stream.sink(self.metrics.on_event)
+        self.metrics_sink = self.source_stream.each(self.metrics.on_event)
         self.services = Services.configure(self.db_path, self.notify_config, self.news_urls,
                                            self.broadcast_port)  # ValueError naming a bad setting
         self.graphs: dict[tuple[str, str], MarketGraph] = {}

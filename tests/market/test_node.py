@@ -36,3 +36,15 @@ def test_route_sends_each_event_to_the_node_of_its_key_only():
     node.destroy()
     assert "b" not in routed.routes
     routed.select("b")                      # the key is free again
+
+
+def test_each_calls_its_function_for_every_element_and_emits_nothing():
+    source, seen = Node(), []
+    sink = source.each(seen.append)
+    downstream = sink.sink_to_list()
+    for x in (1, 2, 3):
+        source.push(x)
+    assert seen == [1, 2, 3] and downstream == []
+    sink.destroy()
+    source.push(4)
+    assert seen == [1, 2, 3]

@@ -497,8 +497,8 @@ class MarketGraph:
         self.indicators = self.candles.indicate(self.book)
         self.branch = Branch(self, indicators, rules)
         self.confluence = confluence(self.branch.signals, self.branch, aggregator, trend)
-        self.alerts = self.branch.signals.filter(_is_signal).sink(alerts.on_signal)
-        self.prices = self.klines.sink(alerts.on_candle)
+        self.alerts = self.branch.signals.filter(_is_signal).each(alerts.on_signal)
+        self.prices = self.klines.each(alerts.on_candle)
 
     def load(self, klines) -> None:
         """Merge REST klines (warm-up, backfill) into the book; every computation and branch recomputes."""

@@ -5,7 +5,8 @@ streamz's ``Stream._emit`` iterates a weak ordered set of downstreams on every e
 whose ``_emit`` walks a tuple of the downstream weakrefs that is rebuilt only when a downstream is added or
 removed (or collected). Sources are fed with ``push`` (synchronous: no node of ours returns a future).
 
-``route`` sends each event to the one downstream registered for its key (``source.route(key).select(k)``):
+``each`` is streamz's ``sink`` without its per-element check for a coroutine result (our sinks are plain
+functions). ``route`` sends each event to the one downstream registered for its key (``source.route(key).select(k)``):
 one dict lookup per event, whatever the number of markets, where a ``filter`` per market costs O(markets).
 """
 
@@ -95,3 +96,16 @@ class select(Node):
             if upstream.routes.get(self.key) is self:
                 del upstream.routes[self.key]
         super().destroy(streams)
+
+
+@Stream.register_api()
+class each(Node):
+    """Sink node: calls ``func(x)`` for every element (a plain function: its result is ignored) and emits
+    nothing. Keep a reference to it (or ``destroy()`` it): unlike ``sink``, streamz does not hold it."""
+
+    def __init__(self, upstream, func, **kwargs):
+        self.func = func
+        super().__init__(upstream, **kwargs)
+
+    def update(self, x, who=None, metadata=None):
+        self.func(x)
