@@ -491,7 +491,7 @@ async def test_in_a_notebook_the_periodic_redraw_starts_when_shown_and_stops_on_
 # --- the dashboard: only the shown tab's views redraw --------------------------------------------------------
 
 def visibility(dashboard: Dashboard) -> dict[str, bool]:
-    return {"metrics": dashboard.metrics.visible, "gauges": dashboard.gauges.visible,
+    return {"chart": dashboard.chart.visible, "metrics": dashboard.metrics.visible, "gauges": dashboard.gauges.visible,
             "alerts": dashboard.alerts.visible, **{title: view.visible for title, view in dashboard.extra.items()}}
 
 
@@ -500,13 +500,14 @@ def test_switching_tabs_shows_only_the_views_of_the_active_tab(hub):
     tabs = dashboard.tabs()
     assert tabs._names == list(TABS)  # the tab titles
     assert tabs.active == 0
-    assert visibility(dashboard) == {"metrics": True, "gauges": True, "alerts": False, "Compare": False,
-                                     "Screener": False, "Portfolio": False, "News": False}
+    assert visibility(dashboard) == {"chart": True, "metrics": True, "gauges": True, "alerts": False,
+                                     "Compare": False, "Screener": False, "Portfolio": False, "News": False}
     for title in TABS:
         tabs.active = TABS.index(title)
         shown = {name for name, visible in visibility(dashboard).items() if visible}
-        assert shown == ({"metrics", "gauges"} if title == "Chart" else {"alerts"} if title == "Signals & Alerts"
-                         else {title}), title
+        # the chart draws its figures on the Chart tab and its signal table on Signals & Alerts
+        assert shown == ({"chart", "metrics", "gauges"} if title == "Chart" else {"chart", "alerts"}
+                         if title == "Signals & Alerts" else {title}), title
 
 
 def test_a_hidden_strip_is_not_redrawn_and_is_redrawn_as_soon_as_its_tab_is_shown(hub):

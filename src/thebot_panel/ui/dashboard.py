@@ -124,15 +124,18 @@ class Dashboard(pn.viewable.Viewer):
             **self.extra,
         }
         titles = [title for title in TABS if title in views] + [title for title in views if title not in TABS]
-        live = {"Chart": [self.metrics, self.gauges], "Signals & Alerts": [self.alerts],
+        live = {"Chart": [self.chart, self.metrics, self.gauges], "Signals & Alerts": [self.chart, self.alerts],
                 **{title: [view] for title, view in self.extra.items() if isinstance(view, LiveView)}}
+        shown_in: dict[int, tuple[LiveView, set[str]]] = {}  # the chart: figures in one tab, its table in another
+        for title, shown in live.items():
+            for view in shown:
+                shown_in.setdefault(id(view), (view, set()))[1].add(title)
         tabs = pn.Tabs(*((title, views[title]) for title in titles), dynamic=True, sizing_mode="stretch_width",
                        name="tabs")
 
         def show(active: int) -> None:
-            for title, shown in live.items():
-                for view in shown:
-                    view.visible = title == titles[active]
+            for view, where in shown_in.values():
+                view.visible = titles[active] in where
 
         show(tabs.active)
         tabs.param.watch(lambda event: show(event.new), "active")
