@@ -55,7 +55,13 @@ def run_all(page) -> None:
     as it is for a user, who then clicks again)."""
     started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /[*\\d]/.test(p.textContent))"
     for attempt in range(3):
-        page.get_by_role("menuitem", name="Run", exact=True).click()
+        try:
+            page.get_by_role("menuitem", name="Run", exact=True).click(timeout=30_000)
+        except Exception:  # say what is in the way (a dialog of JupyterLab's: its text is the diagnosis)
+            dialog = page.locator(".jp-Dialog")
+            if dialog.count():
+                raise AssertionError(f"a dialog blocks the Run menu: {dialog.first.inner_text()!r}") from None
+            raise
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         try:
             page.wait_for_function(started, timeout=15_000)
