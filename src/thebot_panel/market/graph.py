@@ -459,7 +459,9 @@ class confluence(Node):
         """The streaming state and ``latest`` from the last ``window`` candles; ``history`` on its next read."""
         self._pending, self._signals = None, []
         times = self.branch.book.candles.open_time[-self.aggregator.window:]
-        found = self.aggregator.batch(times, self.branch.signals.history, self._trend(), resume=True)
+        first = times[0] if len(times) else 0
+        recent = itertools.takewhile(lambda s: s.open_time >= first, reversed(self.branch.signals.history))
+        found = self.aggregator.batch(times, list(recent)[::-1], self._trend(), resume=True)
         self.latest = found[-1] if found else None
         self._history = None
 
