@@ -32,12 +32,13 @@ import websockets
 import websockets.sync.client
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
+from recorded import FIXTURES
 from thebot_panel.binance.events import BookTicker, Kline, ServerShutdown, Ticker24h, Trade, parse_message
 from thebot_panel.replay import Recording, ReplayServer, partial_candle
 from thebot_panel.replay.__main__ import _parser
 
 HALT_FILE = Path("/work/shared/data/binance/klines/spot_ohlcv/BTCUSDT-1m-2023-03-16_to_2023-05-01.csv.gz")
-TICK_FILE = Path(__file__).parent / "fixtures" / "ticks" / "btcusdt_20240808_2354-2357.hftbacktest.gz"
+TICK_FILE = FIXTURES / "ticks" / "btcusdt_20240808_2354-2357.hftbacktest.gz"
 MIN = 60_000
 KLINE_FIELDS = ["t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"]
 TICKER_FIELDS = list("eEspPwxcQbBaAohlvqOCFLn")  # Binance's order
