@@ -11,10 +11,15 @@ from panel.io.notebook import block_comm, patch_inline_stylesheets, push
 from panel.io.state import state
 
 
+def served() -> bool:
+    """Whether the current document is a served session (``panel serve``), not a notebook output."""
+    return pn.state.curdoc is not None and pn.state.curdoc.session_context is not None
+
+
 def when_served(start) -> None:
     """Run ``start`` once a served page has loaded (no model changes before the page is sent), or now in a
     notebook, where there is no page load to wait for."""
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+    if served():
         pn.state.onload(start)
     else:
         start()
@@ -22,7 +27,7 @@ def when_served(start) -> None:
 
 def on_session_end(callback) -> None:
     """Call ``callback()`` when the served session (browser tab) ends; nothing in a notebook."""
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+    if served():
         pn.state.on_session_destroyed(lambda _ctx: callback())
 
 

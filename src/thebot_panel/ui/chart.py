@@ -1,11 +1,11 @@
 """The live candlestick chart: price with overlays, volume pane and one pane per oscillator, one time axis.
 
 The chart is a sink of its own indicator/signal branch of the hub's graph. Sinks only buffer; a
-periodic callback (``period_ms``, 50 ms; a tick with nothing buffered does nothing) applies the buffer
-to the Bokeh sources — at most one ``stream`` (new candles, ``rollover`` kept) and one ``patch`` (the
-forming candle) per source per tick — from inside Bokeh's document lock, so updates never race the
-asyncio feed. The period is the latency floor: an update waits 25 ms for its flush on average
-(``benchmarks/latency.py``).
+periodic callback (``period_ms``: 50 ms served, 250 ms in a notebook; a tick with nothing buffered does
+nothing) applies the buffer to the Bokeh sources — at most one ``stream`` (new candles, ``rollover``
+kept) and one ``patch`` (the forming candle) per source per tick — from inside Bokeh's document lock,
+so updates never race the asyncio feed. The period is the latency floor: served, an update waits 25 ms
+for its flush on average (``benchmarks/latency.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..indicators import Indicator
 from ..market.messages import Analysis, Recomputed
 from ..presets import default_indicators, default_rules
 from ..signals.rules import Signal
-from . import LiveSource, LiveView
+from . import LiveSource, LiveView, served
 from .theme import DOWN, GUIDE, LINE_COLORS, UP
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,10 @@ def signals_frame(signals) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS).astype(SIGNAL_DTYPES)
 
 
+#: The chart's tick (ms) in a served page and in a notebook (``period_ms`` None).
+SERVED_PERIOD_MS, NOTEBOOK_PERIOD_MS = 50, 250
+
+
 class CandleChart(LiveView):
     """Live candles of one market with its indicator overlays/panes and signal markers.
 
@@ -79,8 +83,9 @@ class CandleChart(LiveView):
     symbol = param.Selector(default=None, objects=[], doc="The market's symbol (one of the hub's)")
     interval = param.Selector(default=None, objects=["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "1d"])
     rollover = param.Integer(default=500, bounds=(50, 20_000), doc="Candles kept in the browser")
-    period_ms = param.Integer(default=50, bounds=(50, 5_000), doc="UI refresh period in ms (only ticks with "
-                                                                 "buffered updates redraw)")
+    period_ms = param.Integer(default=None, allow_None=True, bounds=(50, 5_000), doc=(
+        "UI refresh period in ms (only ticks with buffered updates redraw); None: 50 in a served page, 250 in a "
+        "notebook, where each push travels through the kernel's comm"))
     follow = param.Boolean(default=True, doc="Keep the newest candle in view (off: pan and zoom freely)")
 
     def __init__(self, hub: FeedHub, indicators: dict | None = None, rules=None, **params):
@@ -339,6 +344,11 @@ class CandleChart(LiveView):
 
     def due(self) -> bool:
         return bool(self._pending or self._new_signals or self._reload or self._restructure)
+
+    def _start(self) -> None:
+        if self.period_ms is None:  # at 50 ms, Panel 1.9's notebook comm applied updates out of order in the page
+            self.period_ms = SERVED_PERIOD_MS if served() else NOTEBOOK_PERIOD_MS
+        super()._start()
 
     def refresh(self) -> None:
         self.flush()
