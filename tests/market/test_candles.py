@@ -84,13 +84,32 @@ def test_invalid_interval_is_refused():
         CandleBook("BTCUSDT", "7m")
 
 
-def test_columns_keep_at_most_max_rows_and_drop_the_oldest_half():
+def test_columns_keep_the_newest_max_rows():
     columns = Columns(["close"], max_rows=4096)
     for t in range(10_000):
         columns.append(t, (float(t),))
-        assert len(columns) <= 4096
-    assert columns.open_time[-1] == 9_999 and list(columns.column("close")[-3:]) == [9_997.0, 9_998.0, 9_999.0]
-    assert np.all(np.diff(columns.open_time) == 1)
+        assert len(columns) == min(t + 1, 4096)
+    assert list(columns.open_time[[0, -1]]) == [10_000 - 4096, 9_999]
+    assert np.array_equal(columns.column("close"), np.arange(10_000 - 4096, 10_000, dtype=float))
+
+
+def test_columns_fed_the_same_rows_hold_the_same_rows_whenever_they_are_read():
+    """The book and each indicator's history are read at different moments; past max_rows they must still align."""
+    often, seldom = Columns(["x"], max_rows=300), Columns(["y", "z"], max_rows=300)
+    for t in range(5_000):
+        often.append(t, (float(t),))
+        seldom.append(t, (float(t), -float(t)))
+        len(often)  # a read writes the queue: often writes every row, seldom every WRITE_EVERY rows
+        if t % 977 == 0:
+            assert np.array_equal(often.open_time, seldom.open_time) and len(often) == min(t + 1, 300)
+    assert np.array_equal(often.open_time, seldom.open_time) and np.array_equal(seldom.column("z"), -often.column("x"))
+
+
+def test_columns_from_more_arrays_than_max_rows_keep_the_newest():
+    columns = Columns.from_arrays(["close"], np.arange(1_000), np.arange(1_000.0), max_rows=200)
+    assert list(columns.open_time[[0, -1]]) == [800, 999] and columns.last_open_time == 999
+    columns.append(1_000, (1_000.0,))
+    assert len(columns) == 200 and columns.column("close")[-1] == 1_000.0
 
 
 def test_closed_candle_older_than_the_forming_one_is_still_appended():

@@ -53,12 +53,14 @@ def aggregate(open_time: np.ndarray, ohlcv: dict[str, np.ndarray], interval: str
 
 
 class Columns:
-    """Named float64 columns keyed by int64 open time (ms), growable with amortised O(1) append.
+    """Named float64 columns keyed by int64 open time (ms), growable with amortised O(1) append, holding the
+    newest ``max_rows`` rows at most.
 
     ``append`` queues a row in a Python list (a NumPy row write costs ~0.7 µs; the graph appends a row per closed
     candle and indicator); the queue is written into the arrays in one move on the next read, or every
-    ``WRITE_EVERY`` rows. At most ``max_rows`` rows are kept (≥ 2 × ``WRITE_EVERY``): when full, the oldest half
-    is dropped in one move.
+    ``WRITE_EVERY`` rows. Past ``max_rows`` the oldest rows leave the window one by one, so two ``Columns`` fed
+    the same rows hold the same ones whenever they write; the storage (up to 1.25 × ``max_rows`` rows) is
+    compacted in one move when full. ``ValueError`` if ``max_rows`` < 2 × ``WRITE_EVERY``.
     """
 
     WRITE_EVERY = 64
@@ -68,20 +70,24 @@ class Columns:
             raise ValueError(f"max_rows must be at least {2 * self.WRITE_EVERY}, not {max_rows}")
         self.names = tuple(names)
         self.max_rows = max_rows
-        self._size = 0
+        self._limit = max_rows + max(self.WRITE_EVERY, max_rows // 4)  # storage rows
+        self._start = self._size = 0  # the rows are [_start, _size) of the storage
         self._queued: list[tuple[int, tuple]] = []
         self.last_open_time: int | None = None  # of the newest row (a Python int: read on every kline)
-        capacity = max(1, min(capacity, max_rows))
+        capacity = max(1, min(capacity, self._limit))
         self._open_time = np.empty(capacity, dtype="int64")
         self._values = np.empty((capacity, len(self.names)), dtype="float64")
 
     @classmethod
     def from_arrays(cls, names, open_time: np.ndarray, values: np.ndarray, max_rows: int = 200_000) -> Columns:
-        """Columns holding ``values`` (rows × names, float64) at ``open_time`` (int64 ms), in one copy."""
+        """Columns holding ``values`` (rows × names, float64) at ``open_time`` (int64 ms), the newest ``max_rows``
+        of them, in one copy."""
+        values = np.asarray(values, dtype="float64").reshape(len(open_time), len(names))[-max_rows:]
+        open_time = open_time[-max_rows:]
         n = len(open_time)
-        columns = cls(names, max_rows=max(max_rows, n), capacity=max(1024, min(2 * n, max_rows), n))
+        columns = cls(names, max_rows=max_rows, capacity=max(1024, 2 * n))
         columns._open_time[:n] = open_time
-        columns._values[:n] = np.asarray(values, dtype="float64").reshape(n, len(columns.names))
+        columns._values[:n] = values
         columns._size = n
         columns.last_open_time = int(open_time[-1]) if n else None
         return columns
@@ -89,11 +95,11 @@ class Columns:
     def set_column(self, name: str, values: np.ndarray) -> None:
         """Replace one column's values (same length as the columns)."""
         self._write()
-        self._values[:self._size, self.names.index(name)] = values
+        self._values[self._start:self._size, self.names.index(name)] = values
 
     def __len__(self) -> int:
         self._write()
-        return self._size
+        return self._size - self._start
 
     def append(self, open_time: int, values) -> None:
         """Append one row; ``values`` (a tuple) in the order of ``names``."""
@@ -103,39 +109,40 @@ class Columns:
             self._write()
 
     def _write(self) -> None:
-        """Move the queued rows into the arrays (growing them, or dropping the oldest half at ``max_rows``)."""
+        """Move the queued rows into the arrays (growing them, or compacting the window to the front)."""
         queued = self._queued
         if not queued:
             return
         self._queued = []
-        n = len(queued)
-        while self._size + n > len(self._open_time):
-            if len(self._open_time) >= self.max_rows:
-                keep = self.max_rows // 2
-                self._open_time[:keep] = self._open_time[self._size - keep:self._size]
-                self._values[:keep] = self._values[self._size - keep:self._size]
-                self._size = keep
-            else:
-                capacity = min(max(2 * self._size, self._size + n), self.max_rows)
+        times, rows = zip(*queued[-self.max_rows:])
+        n = len(times)
+        if self._size + n > len(self._open_time):
+            if len(self._open_time) < self._limit:
+                capacity = min(max(2 * self._size, self._size + n), self._limit)
                 self._open_time = np.resize(self._open_time, capacity)
                 self._values = np.resize(self._values, (capacity, len(self.names)))
-        times, rows = zip(*queued)
+            if self._size + n > len(self._open_time):
+                keep = min(self._size - self._start, self.max_rows - n)
+                self._open_time[:keep] = self._open_time[self._size - keep:self._size]
+                self._values[:keep] = self._values[self._size - keep:self._size]
+                self._start, self._size = 0, keep
         self._open_time[self._size:self._size + n] = times
         self._values[self._size:self._size + n] = rows
         self._size += n
+        self._start = max(self._start, self._size - self.max_rows)
 
     @property
     def open_time(self) -> np.ndarray:
         """Open times (int64 ms), oldest first (read-only view)."""
         self._write()
-        view = self._open_time[:self._size]
+        view = self._open_time[self._start:self._size]
         view.flags.writeable = False
         return view
 
     def column(self, name: str) -> np.ndarray:
         """One column as float64, oldest first (read-only view)."""
         self._write()
-        view = self._values[:self._size, self.names.index(name)]
+        view = self._values[self._start:self._size, self.names.index(name)]
         view.flags.writeable = False
         return view
 
@@ -167,6 +174,7 @@ class CandleBook:
     open-time ranges that are missing (e.g. lost in a disconnect, or an exchange halt), and
     ``on_gap`` (a callable, e.g. the backfill's wake-up) is called when a kline reveals a new one.
     ``updated_at`` is the ``time.monotonic()`` of the last kline applied (even a duplicate), 0 before any.
+    At most the newest ``max_candles`` closed candles are kept (memory); older ones leave as new ones close.
     """
 
     def __init__(self, symbol: str, interval: str, max_candles: int = 200_000):
