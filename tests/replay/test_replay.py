@@ -32,12 +32,11 @@ import websockets
 import websockets.sync.client
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
-from recorded import FIXTURES
+from recorded import FIXTURES, HALT_RECORDING
 from thebot_panel.binance.events import BookTicker, Kline, ServerShutdown, Ticker24h, Trade, parse_message
 from thebot_panel.replay import Recording, ReplayServer, partial_candle
 from thebot_panel.replay.__main__ import _parser
 
-HALT_FILE = Path("/work/shared/data/binance/klines/spot_ohlcv/BTCUSDT-1m-2023-03-16_to_2023-05-01.csv.gz")
 TICK_FILE = FIXTURES / "ticks" / "btcusdt_20240808_2354-2357.hftbacktest.gz"
 MIN = 60_000
 KLINE_FIELDS = ["t", "T", "s", "i", "f", "L", "o", "c", "h", "l", "v", "n", "x", "q", "V", "Q", "B"]
@@ -236,9 +235,8 @@ async def test_rest_errors_and_exchange_info(bundled):
             assert r.json()["msg"]
 
 
-@pytest.mark.skipif(not HALT_FILE.exists(), reason="shared 2023 data not present")
 async def test_rest_replays_the_2023_halt_as_a_gap():
-    recording = Recording.from_paths(HALT_FILE)
+    recording = Recording.from_paths(HALT_RECORDING)
     frame = recording["BTCUSDT"].frame()
     async with ReplayServer(recording, start="2023-03-24T16:00Z", speed=1.0) as server, httpx.AsyncClient() as client:
         rows = await get_klines(client, server, symbol="BTCUSDT", interval="1m",
@@ -308,9 +306,8 @@ async def test_ws_5m_close_is_the_aggregate_of_its_five_1m_candles(bundled, btc)
         assert {f: events[-2]["k"][f] for f in "ohlcv"} == {f: k[f] for f in "ohlcv"}
 
 
-@pytest.mark.skipif(not HALT_FILE.exists(), reason="shared 2023 data not present")
 async def test_ws_plays_through_the_halt_without_inventing_candles():
-    recording = Recording.from_paths(HALT_FILE)
+    recording = Recording.from_paths(HALT_RECORDING)
     frame = recording["BTCUSDT"].frame()
     async with ReplayServer(recording, start="2023-03-24T12:37:30Z", speed="max") as server:
         # max_queue=None: the client keeps reading while it closes (a client that stops reading a
