@@ -19,7 +19,9 @@ spends ~50 µs of CPU per message, more than a bare client): that row's wall msg
 pace, not the client's. "client CPU" is what compares the clients whatever the server's pace: CPU
 µs per message, the msg/s it allows on one core, and that rate's ratio to (a). "server µs/msg" is
 the replay server's CPU per message. "graph alone" pushes the parsed events of a (b) run through
-fresh graphs with no socket: the graph's own cost per event.
+fresh graphs with no socket: the graph's own cost per event. The replay sends a few updates per candle (about one
+kline in four closes a candle), Binance one every 2 s per stream (about one in a hundred over these 8 streams), so
+the line after it times each push alone and weighs the forming and closed costs by Binance's share.
 
     .venv/bin/python benchmarks/pipeline.py            # N = 30,000 messages, 5 rounds
     .venv/bin/python benchmarks/pipeline.py --quick    # N = 10,000, 1 round, < 20 s
@@ -37,7 +39,7 @@ import time
 from websockets.asyncio.client import connect
 
 from thebot_panel.binance.client import Connected, MarketSocket
-from thebot_panel.binance.streams import stream_name
+from thebot_panel.binance.streams import interval_ms, stream_name
 from thebot_panel.market.graph import MarketGraph
 from thebot_panel.market.node import Node
 from thebot_panel.presets import default_indicators, default_rules
@@ -142,13 +144,26 @@ def run_client(client: str, recording: Recording, n: int, captured: list) -> tup
     return run.wall, run.cpu, run.server_cpu
 
 
-async def graph_alone(events: list) -> float:
-    """Seconds to push pre-parsed ``events`` through fresh graphs (no socket)."""
+async def graph_alone(events: list) -> tuple[float, float, float]:
+    """Seconds to push pre-parsed ``events`` through fresh graphs (no socket); then, on fresh graphs again, each
+    push timed alone: the mean µs of a forming update and of a closed candle."""
     emit = graphs().push
     start = time.perf_counter()
     for event in events:
         emit(event)
-    return time.perf_counter() - start
+    total = time.perf_counter() - start
+    emit, clock, spent = graphs().push, time.perf_counter, {False: [], True: []}
+    for event in events:
+        start = clock()
+        emit(event)
+        spent[event.closed].append(clock() - start)
+    return total, *(sum(spent[kind]) / max(1, len(spent[kind])) * 1e6 for kind in (False, True))
+
+
+def binance_closed_share() -> float:
+    """The share of closed klines on ``STREAMS`` at Binance's cadence (an update every 2 s per stream, whatever the
+    interval: 1 in 30 closes a 1m candle, 1 in 1,800 a 1h one)."""
+    return sum(2_000 / interval_ms(interval) for _, interval in MARKETS) / len(MARKETS)
 
 
 def main() -> None:
@@ -179,11 +194,13 @@ def main() -> None:
         print(f"{label:26}{n / wall:>8,.0f}{wall_a / wall:>6.2f}{cpu / wall:>7.0%}"
               f"{cpu / n * 1e6:>10.1f}{n / cpu:>12,.0f}{cpu_a / cpu:>6.2f}{server / n * 1e6:>9.1f}")
 
-    alone = min(asyncio.run(graph_alone(events)) for _ in range(max(3, rounds)))
-    closed = sum(e.closed for e in events)
+    alone, forming, closing = min((asyncio.run(graph_alone(events)) for _ in range(max(3, rounds))),
+                                  key=lambda run: run[0])
+    closed, share = sum(e.closed for e in events), binance_closed_share()
     print(f"\ngraph alone ({len(MARKETS)} markets, {len(events):,} parsed klines of which {closed:,} closed): "
           f"{alone / len(events) * 1e6:.1f} µs/event ({len(events) / alone:,.0f} events/s)")
-
+    print(f"  each push timed alone: forming update {forming:.1f} µs, closed candle {closing:.1f} µs; "
+          f"at Binance's cadence ({share:.1%} closed) {forming * (1 - share) + closing * share:.1f} µs/event")
 
 if __name__ == "__main__":
     main()

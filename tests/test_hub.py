@@ -189,6 +189,8 @@ async def test_a_symbol_added_while_running_is_subscribed_and_warmed_up_and_an_u
         np.testing.assert_array_equal(book.candles.column("close"), rows["close"])
         last = book.last_closed_open_time
         await wait_for(lambda: book.last_closed_open_time > last)   # and it goes on live
+        assert "ethusdt@ticker" in hub.socket.streams   # with its 24 h figures, as the symbols given at start
+        await wait_for(lambda: hub.get("ETHUSDT", "1m").day()[2] == "@ticker")
     finally:
         await hub.stop()
 

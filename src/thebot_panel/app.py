@@ -70,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ws-url", default=None, help="override the Binance WebSocket base URL")
     p.add_argument("--rest-url", default=None, help="override the Binance REST base URL")
     p.add_argument("--warmup", type=int, default=1000, help="closed candles loaded before going live")
+    p.add_argument("--history", type=int, default=5000,
+                   help="closed candles kept per market, the newest (default 5000: 3.5 days of 1m candles)")
     p.add_argument("--confirm-interval", type=_interval, default="15m",
                    help="higher interval whose EMA(9)/EMA(21) trend confirms the confluence (default 15m)")
     p.add_argument("--broadcast-port", type=int, default=8765,
@@ -89,7 +91,7 @@ def hub_from_args(argv) -> FeedHub:
     args = parser().parse_args(list(argv))
     try:
         return FeedHub.shared(source=args.source, symbols=args.symbols, interval=args.interval, speed=args.speed,
-                              warmup=args.warmup, ws_url=args.ws_url, rest_url=args.rest_url,
+                              warmup=args.warmup, history=args.history, ws_url=args.ws_url, rest_url=args.rest_url,
                               replay_url=args.replay_url, replay_data=args.replay_data,
                               replay_start=args.replay_start, db_path=args.db,
                               notify_config=args.notify_config, confirm_interval=args.confirm_interval,

@@ -53,7 +53,10 @@ class FeedHub(param.Parameterized):
                              "bundled replay runs)")
     paused = param.Boolean(default=False, doc="Pause the bundled replay (its clock stands still, nothing is lost)")
     warmup = param.Integer(default=1000, bounds=(50, 20_000), constant=True,
-                           doc="Closed candles loaded over REST before going live")
+                           doc="Closed candles loaded over REST before going live (at most ``history``)")
+    history = param.Integer(default=5000, bounds=(200, 200_000), constant=True,
+                            doc="Closed candles kept per market with their indicator values (the newest; about "
+                                "160 bytes each with the default indicators): 5,000 = 3.5 days of 1m candles")
     probe_timeout = param.Number(default=3.0, bounds=(0.1, 60), constant=True)
     confirm_interval = param.String(default=None, allow_None=True, constant=True,
                                     doc="Higher interval whose EMA fast/slow trend confirms each market's confluence "
@@ -85,6 +88,9 @@ class FeedHub(param.Parameterized):
             if params.get(name) is not None:
                 validate_interval(params[name])
         super().__init__(**params)
+        if self.warmup > self.history:
+            raise ValueError(f"warmup={self.warmup} is more than the history kept per market ({self.history}): "
+                             f"raise history or lower warmup")
         self._ws_url, self._rest_url, self._replay_url = ws_url, rest_url, replay_url
         self._replay_data, self._replay_start = replay_data, replay_start
         self._socket_options, self._rest_timeout = socket_options or {}, rest_timeout
@@ -102,6 +108,8 @@ class FeedHub(param.Parameterized):
         self._market_errors: dict[tuple[str, str], str] = {}
         self._fatal = ""
         self._exchange_clock = None  # the source's clock (ms), when known: Binance's, or the bundled replay's
+        self._quote_streams = None   # the source's quote streams of a symbol, when known
+        self._quoted: set[str] = set()  # symbols whose quote streams are subscribed
         self._tasks: list[asyncio.Task] = []
         self._started: asyncio.Task | None = None
         for symbol in self.symbols:
@@ -135,7 +143,8 @@ class FeedHub(param.Parameterized):
                 else None
             aggregator = Aggregator(confirm_interval=higher if confirm else None)
             self.graphs[key] = MarketGraph(self.source_stream, *key, indicators, default_rules(indicators),
-                                           self.services.alerts, aggregator, trend, metrics=self.metrics)
+                                           self.services.alerts, aggregator, trend, metrics=self.metrics,
+                                           history=self.history)
             self.services.follow(self.graphs[key])
             if self.socket is not None:
                 self.backfill.follow(self.graphs[key])
@@ -181,8 +190,9 @@ class FeedHub(param.Parameterized):
                 self.metrics.speed = lambda: None if source.replay.speed == "max" else source.replay.speed
             for symbol in await self.rest.validate_symbols(self.symbols):
                 log.info("validated %s on %s", symbol, source.rest_url)
+            self._quote_streams = source.quote_streams
             streams = [stream_name(s, "kline", i) for s, i in self.graphs]
-            streams += [stream_name(symbol, kind) for symbol in self.symbols for kind in source.quote_streams(symbol)]
+            streams += self._quotes_of(symbol for symbol, _ in list(self.graphs))
             self.backfill = Backfill(self.rest, self.warmup)
             for graph in self.graphs.values():
                 self.backfill.follow(graph)
@@ -285,9 +295,16 @@ class FeedHub(param.Parameterized):
                 self.graph_errors += 1
                 log.exception("stream graph failed on %r; skipped", item)
 
+    def _quotes_of(self, symbols) -> list[str]:
+        """The quote streams (``ticker``, ``bookTicker`` where the source has them) of those of ``symbols`` that do
+        not have them yet, for the metrics strip and the screener; marks them as quoted."""
+        new = [symbol for symbol in dict.fromkeys(symbols) if symbol not in self._quoted]
+        self._quoted.update(new)
+        return [stream_name(symbol, kind) for symbol in new for kind in self._quote_streams(symbol)]
+
     async def _add_market(self, key) -> None:
         try:
-            await self.socket.subscribe([stream_name(key[0], "kline", key[1])])
+            await self.socket.subscribe([stream_name(key[0], "kline", key[1]), *self._quotes_of([key[0]])])
             self._market_errors.pop(key, None)
         except Exception as exc:  # shown to the user in the status strip
             self._market_errors[key] = f"cannot add {key[0]} {key[1]}: {exc}"

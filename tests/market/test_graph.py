@@ -237,3 +237,14 @@ def test_views_read_a_market_through_tail_last_and_its_latest_signal_and_conflue
     assert graph.metrics()["signals_today"] > 0 and graph.day()[2] == "candles"
     with pytest.raises(ValueError, match="tail needs n >= 1"):
         graph.tail(0)
+
+
+def test_a_market_keeps_its_newest_history_candles_with_their_streamed_indicator_values(halt_recording):
+    source, full, _ = build()
+    kept = MarketGraph(source, "ETHUSDT", "1m", default_indicators(), [], AlertManager(), history=300)
+    feed(source, klines_of(halt_recording))
+    feed(source, klines_of(halt_recording, symbol="ETHUSDT"))  # the same candles under another symbol
+    assert len(kept.book) == 300 and len(full.book) == len(halt_recording) > 300
+    pd.testing.assert_frame_equal(kept.tail(1000), full.tail(300))  # the same candles and streamed values
+    kept.branch.indicators["rsi"].period = 7  # a recompute over what is kept stays aligned with the kept candles
+    assert len(kept.branch.column("rsi")) == 300 and kept.tail(300).index.equals(full.tail(300).index)

@@ -34,6 +34,15 @@ def test_a_malformed_notification_config_is_refused_naming_the_key(tmp_path):
         hub_from_args(["--source", "replay", "--notify-config", str(config)])
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--warmup", "3000", "--history", "2000"], r"warmup=3000 is more than the history kept per market \(2000\)"),
+    (["--history", "100"], "history.* must be at least 200, not 100"),
+])
+def test_a_history_that_cannot_hold_the_warm_up_is_refused(argv, message):
+    with pytest.raises(OptionError, match=message):
+        hub_from_args(["--source", "replay", *argv])
+
+
 def test_a_bad_option_quoted_in_the_error_panel_is_escaped():
     panel = page(["--symbols", '<img src=x onerror="window.__pwned=1">'])
     assert "<img" not in panel.object and "invalid symbol &#x27;&lt;img src=x onerror=&quot;" in panel.object

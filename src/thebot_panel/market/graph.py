@@ -22,6 +22,7 @@ import collections
 import functools
 import itertools
 import operator
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -76,32 +77,46 @@ class Computation:
 
     ``indicator`` is the node's own copy; ``columns`` its column names (e.g. ``("ema_9",)``); ``history`` the
     committed values of the book's closed candles (``Columns`` named by ``columns``, aligned with the book);
-    ``forming`` the provisional values of the forming candle (a tuple, empty when none); ``users`` how many branch
-    keys use it.
+    ``users`` how many branch keys use it. ``forming(kline)`` gives the provisional values of a forming kline
+    (a tuple in the order of ``columns``), computed on demand and kept for the last kline asked.
     """
 
-    __slots__ = ("indicator", "columns", "history", "forming", "users", "update")
+    __slots__ = ("indicator", "columns", "history", "users", "update", "_kline", "_forming")
 
     def __init__(self, indicator, book: CandleBook):
         self.indicator, self.columns, self.users = indicator, tuple(indicator.columns), 0
         self.recompute(book)
 
     def recompute(self, book: CandleBook) -> None:
-        """Values over the book's closed candles (batch == streaming), then the forming candle's."""
+        """Values over the book's closed candles (batch == streaming); the forming candle's on the next read."""
         candles = book.candles
         values = self.indicator.recompute_arrays(candles.open_time, {name: candles.column(name) for name in OHLCV})
         self.history = Columns.from_arrays(self.columns, candles.open_time, values, max_rows=candles.max_rows)
         self.update = self.indicator.update  # the kernel's own method, bound once (a param attribute read costs µs)
-        self.forming = () if book.forming is None else self.update(book.forming, False)
+        self._kline = self._forming = None
+
+    def commit(self, open_time: int, values: tuple) -> None:
+        """Append a closed candle's values (what ``update(kline, True)`` returned) to ``history``."""
+        self.history.append(open_time, values)
+        self._kline = None  # a kept forming value was computed against the state before this candle
+
+    def forming(self, kline) -> tuple:
+        """Provisional values of the forming ``kline`` against the committed state (() for None)."""
+        if kline is None:
+            return ()
+        if kline is not self._kline:
+            self._forming, self._kline = self.update(kline, False), kline
+        return self._forming
 
 
 @Stream.register_api()
 class indicate(Node):
-    """Indicator node of a market: every ``Computation`` its branches use, each updated once per candle update.
+    """Indicator node of a market: every ``Computation`` its branches use, each updated once per closed candle.
 
-    For every ``CandleUpdate`` it emits ``Analysis(candle, values)`` with ``values`` keyed by column name
-    (``{"ema_9": …, "rsi_14": …}``; provisional for a forming candle). ``acquire``/``release`` share computations
-    between branches by ``indicator_spec``; ``recompute()`` redoes them all (after a history load).
+    For every ``CandleUpdate`` it emits an ``Analysis`` whose ``values`` are keyed by column name
+    (``{"ema_9": …, "rsi_14": …}``): a closed candle's computed at once, a forming candle's when first read.
+    ``acquire``/``release`` share computations between branches by ``indicator_spec``; ``recompute()`` redoes them
+    all (after a history load).
     """
 
     def __init__(self, upstream, book: CandleBook, **kwargs):
@@ -109,6 +124,7 @@ class indicate(Node):
         self.computations: dict[tuple, Computation] = {}
         self._running: tuple[Computation, ...] = ()
         self._columns: tuple[str, ...] = ()
+        self._unread: list[weakref.ref] = []  # the forming Analysis messages since the last closed candle
         super().__init__(upstream, **kwargs)
 
     def acquire(self, indicator) -> Computation:
@@ -130,23 +146,40 @@ class indicate(Node):
             self._running_changed()
 
     def _running_changed(self) -> None:
+        self._settle()
         self._running = tuple(self.computations.values())
         self._columns = tuple(column for computation in self._running for column in computation.columns)
 
     def recompute(self) -> None:
+        self._settle()
         for computation in self._running:
             computation.recompute(self.book)
 
+    def forming_values(self, kline) -> dict[str, float]:
+        """Provisional values of the forming ``kline`` by column name, of every computation (``Analysis.values``)."""
+        return dict(zip(self._columns, itertools.chain.from_iterable(
+            computation.forming(kline) for computation in self._running)))
+
+    def _settle(self) -> None:
+        """Give every forming ``Analysis`` still held somewhere its values before the state they depend on changes
+        (a closed candle, a recompute, a computation added or removed): what it holds is what it would have been
+        given at once. Most are held by nobody (their weak reference is dead) and cost nothing."""
+        for ref in self._unread:
+            analysis = ref()
+            if analysis is not None and analysis._values is None:
+                analysis._values = self.forming_values(analysis.candle.kline)
+        self._unread.clear()
+
     def update(self, x, who=None, metadata=None):
-        kline, closed = x.kline, x.closed
-        outs = [computation.update(kline, closed) for computation in self._running]
-        if closed:
-            for computation, out in zip(self._running, outs):
-                computation.history.append(kline.open_time, out)
-                computation.forming = ()
-        else:
-            for computation, out in zip(self._running, outs):
-                computation.forming = out
+        if x.kind != "closed":  # provisional values are computed when read (Analysis.values)
+            analysis = Analysis(x, None, self)
+            self._unread.append(weakref.ref(analysis))
+            return self._emit(analysis, metadata)
+        self._settle()
+        kline = x.kline
+        outs = [computation.update(kline, True) for computation in self._running]
+        for computation, out in zip(self._running, outs):
+            computation.commit(kline.open_time, out)
         return self._emit(Analysis(x, dict(zip(self._columns, itertools.chain.from_iterable(outs)))), metadata)
 
 
@@ -208,8 +241,9 @@ class Branch:
 
     def forming(self) -> dict[str, float]:
         """Provisional values of the forming candle by column name (empty when none is forming)."""
+        kline = self.book.forming
         return {col: v for computation in self.computations.values()
-                for col, v in zip(computation.columns, computation.forming)}
+                for col, v in zip(computation.columns, computation.forming(kline))}
 
     def column(self, key: str):
         """Committed values of one key over the book's closed candles (float64 array); ``KeyError`` for an unknown
@@ -480,8 +514,9 @@ class MarketGraph:
 
     ``branch`` is the hub's own ``Branch``: its signals feed ``alerts`` (an ``AlertManager``), as every kline
     update does for the price alerts, and ``confluence`` (an ``Aggregator`` node, with ``trend`` from a higher
-    interval if given); ``branches`` lists every branch on the market, sessions' included. ``ValueError`` if the
-    source already has a graph for (symbol, interval).
+    interval if given); ``branches`` lists every branch on the market, sessions' included. ``history``: the closed
+    candles kept (the newest; each indicator's values alongside). ``ValueError`` if the source already has a graph
+    for (symbol, interval).
 
     Views read a market through ``price``, ``tail(n)``, ``last()``, ``signals``, ``latest_signal``,
     ``latest_confluence``, ``day()`` and ``metrics()`` (the hub branch's values: the default indicators and rules), or
@@ -489,10 +524,10 @@ class MarketGraph:
     """
 
     def __init__(self, source: Stream, symbol: str, interval: str, indicators: dict, rules, alerts,
-                 aggregator=None, trend=None, metrics: MarketMetrics | None = None):
+                 aggregator=None, trend=None, metrics: MarketMetrics | None = None, history: int = 200_000):
         self.symbol, self.interval = symbol, interval
         self._metrics = metrics
-        self.book = CandleBook(symbol, interval)
+        self.book = CandleBook(symbol, interval, max_candles=history)
         self.branches: list[Branch] = []
         self.klines = router(source).select((symbol, interval))
         self.candles = self.klines.candles(self.book)

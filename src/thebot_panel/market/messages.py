@@ -13,13 +13,30 @@ from dataclasses import dataclass
 from .candles import CandleUpdate
 
 
-@dataclass(slots=True)
 class Analysis:
-    """One candle update with the market's indicator values by column name (``{"ema_9": …, "rsi_14": …}``;
-    provisional if the candle is forming). A branch's ``labels()`` maps its keys to these names."""
+    """One candle update with the market's indicator values by column name (``{"ema_9": …, "rsi_14": …}``).
+    A branch's ``labels()`` maps its keys to these names.
 
-    candle: CandleUpdate
-    values: dict[str, float]
+    A closed candle's values are committed and computed before the message is sent. A forming candle's are
+    provisional and computed on the first read of ``values`` (most forming updates are read by nobody: a view
+    shows the newest one per frame), by ``indicators`` (the market's ``indicate`` node) for this message's kline;
+    a message still held when the next candle closes gets them then. Either way they equal what computing them
+    at once would have given.
+    """
+
+    __slots__ = ("candle", "_values", "_indicators", "__weakref__")
+
+    def __init__(self, candle: CandleUpdate, values: dict[str, float] | None = None, indicators=None):
+        self.candle, self._values, self._indicators = candle, values, indicators
+
+    @property
+    def values(self) -> dict[str, float]:
+        if self._values is None:
+            self._values = self._indicators.forming_values(self.candle.kline)
+        return self._values
+
+    def __repr__(self) -> str:
+        return f"Analysis({self.candle!r}, {self.values!r})"
 
 
 @dataclass(slots=True)

@@ -101,7 +101,7 @@ class CandleChart(LiveView):
         self.rules = rules if rules is not None else default_rules(self.indicators)
         self.branch = None
         self._sinks = []
-        self._pending: dict[int, dict] = {}
+        self._pending: dict[int, Analysis] = {}  # the newest update per open time, made a row at the flush
         self._new_signals: list[Signal] = []
         self._reload = True
         self._restructure = False
@@ -188,7 +188,7 @@ class CandleChart(LiveView):
     def _on_event(self, x) -> None:
         kind = type(x)
         if kind is Analysis:
-            self._pending[x.candle.kline.open_time] = _candle_row(x.candle.kline, x.values, self._labels)
+            self._pending[x.candle.kline.open_time] = x
         elif kind is Signal:
             self._new_signals.append(x)
         elif kind is Recomputed:
@@ -325,7 +325,7 @@ class CandleChart(LiveView):
             self._reload_sources()
             return
         if self._pending:
-            rows = [self._pending[t] for t in sorted(self._pending)]
+            rows = [_candle_row(a.candle.kline, a.values, self._labels) for _, a in sorted(self._pending.items())]
             self._pending.clear()
             times = self.source.data["open_time"]
             last = times[-1] if len(times) else None
