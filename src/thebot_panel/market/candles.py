@@ -7,6 +7,7 @@ the last closed candle, or equal to it, is a duplicate and ignored (counted).
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -116,6 +117,7 @@ class Columns:
         self._queued = []
         times, rows = zip(*queued[-self.max_rows:])
         n = len(times)
+        rows = np.fromiter(itertools.chain.from_iterable(rows), "float64", n * len(self.names))  # 2× array(rows)
         if self._size + n > len(self._open_time):
             if len(self._open_time) < self._limit:
                 capacity = min(max(2 * self._size, self._size + n), self._limit)
@@ -127,7 +129,7 @@ class Columns:
                 self._values[:keep] = self._values[self._size - keep:self._size]
                 self._start, self._size = 0, keep
         self._open_time[self._size:self._size + n] = times
-        self._values[self._size:self._size + n] = rows
+        self._values[self._size:self._size + n] = rows.reshape(n, len(self.names))
         self._size += n
         self._start = max(self._start, self._size - self.max_rows)
 
