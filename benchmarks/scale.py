@@ -36,9 +36,10 @@ with free times it sends 270 of the 3,000 messages/s of 500 symbols.
    the last reading minus the first. It is set against the history the hub keeps by design: every closed candle
    and its indicator values, up to 200,000 per market, in arrays that grow by doubling.
 
-The warm-up is the app's: 1000 candles per market over REST, every market at once. If that does not complete in
-180 s (500 symbols on this machine), the output says so and the phase is run again with the hub started on 100
-markets and the others added 100 at a time with ``hub.open`` once the previous ones are warm (``--batch``).
+The warm-up is the app's: 1000 candles per market over REST, every market at once (``RestClient`` sends a few
+calls at a time, within Binance's request weight). If that does not complete in 180 s, the output says so and the
+phase is run again with the hub started on 100 markets and the others added 100 at a time with ``hub.open`` once
+the previous ones are warm (``--batch``, which also measures that path on purpose).
 
     .venv/bin/python benchmarks/scale.py            # 50, 200, 500 symbols, both phases (about 40 minutes)
     .venv/bin/python benchmarks/scale.py --quick    # 200 symbols, warm-up 300, 5 s window, 1 h at ×240 (40-70 s)
@@ -89,8 +90,6 @@ SLOTS = {"bookTicker": (0, 300, 600), "trade": (0, 500)}
 RATES = {"kline_1m": 0.5, "ticker": 0.5, "bookTicker": 3.0, "trade": 2.0}
 #: Markets added at a time when the app's all-at-once warm-up fails.
 BATCH = 100
-#: The hub's URL carries every stream (19 KB at 500 symbols); websockets' default request-line limit is 8192.
-MAX_URL = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -399,7 +398,6 @@ async def day(hub, s: Settings, out: dict, server) -> None:
 
 def measure(n: int, phase: str, s: Settings, data: Path | None, conn) -> None:
     """Child process (measured): starts the replay child, runs the phase, sends the figures (or the error)."""
-    os.environ["WEBSOCKETS_MAX_LINE_LENGTH"] = str(MAX_URL)  # read by the replay child's websockets at import
     with socket.socket() as probe:  # a free port for the replay, so the hub can be built while the replay is
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

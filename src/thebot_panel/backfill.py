@@ -7,7 +7,9 @@ so a reconnect that missed nothing costs no REST call. A failed call (or any oth
 retried, for as long as it takes, after an exponential backoff with jitter (``backoff_initial`` doubling to
 ``backoff_max`` s), or after the ``Retry-After`` of a 418/429 (during which ``RestClient`` pauses every call);
 markets are independent, so one failing market never holds up another. A call that is refused for good
-(e.g. an unknown symbol) is not retried until the market is woken again.
+(e.g. an unknown symbol) is not retried until the market is woken again. All jobs start at once and share one
+``RestClient``: its calls wait their turn (a bound on calls in flight) and Binance's request-weight budget there,
+and waiting is not a failure, so hundreds of markets warming up together take turns instead of timing out.
 
 A gap for which REST returns no closed kline, while it does return the kline after the gap, is an exchange
 gap (e.g. the 2023-03-24 trading halt, 80 missing minutes): recorded in ``exchange_gaps`` and not asked for

@@ -13,7 +13,7 @@ from thebot_panel.binance import client
 from thebot_panel.binance.client import BinanceError, ConnectionBudget, Connected, MarketSocket, Status
 from thebot_panel.binance.events import Kline
 from thebot_panel.binance.rest import BinanceAPIError, RestClient
-from thebot_panel.replay import Recording, ReplayServer
+from thebot_panel.replay import MinuteCandles, Recording, ReplayServer
 
 
 @pytest.fixture
@@ -246,3 +246,28 @@ async def test_a_subscribe_cut_off_by_a_disconnect_is_applied_by_the_next_connec
                 await asyncio.sleep(0.02)
         assert sorted(await socket.list_subscriptions()) == ["btcusdt@kline_1m", "ethusdt@kline_5m"]
         assert "ETHUSDT" in {k.symbol for k in await next_klines(socket, 50)}
+
+
+def many_symbols(n: int, days: int = 2) -> Recording:
+    """``n`` symbols SYM001USDT… playing the first ``days`` of the bundled BTCUSDT 1m candles."""
+    btc = Recording.bundled()["BTCUSDT"]
+    keep = slice(0, days * 1_440)
+    return Recording(MinuteCandles(f"SYM{i:03d}USDT", btc.open_time[keep], {k: v[keep] for k, v in btc.ohlcv.items()})
+                     for i in range(1, n + 1))
+
+
+async def test_many_streams_spread_over_connections_whose_urls_stay_under_the_bound():
+    """600 streams (11 KB of names) are over the request line the replay's websockets accepts (8 KB: HTTP 414)."""
+    names = [f"sym{i:03d}usdt@{kind}" for i in range(1, 301) for kind in ("kline_1m", "ticker")]
+    async with ReplayServer(many_symbols(300), speed=60, updates_per_candle=1) as replay, \
+            running(MarketSocket(replay.ws_url, names[:300])) as socket:
+        await socket.subscribe(names[300:])  # beyond the first connections' room: new connections
+        async with asyncio.timeout(15):
+            while socket.status is not Status.CONNECTED or any(c.last_message_at is None for c in socket.connections):
+                await asyncio.sleep(0.05)
+            symbols = {k.symbol for k in await next_klines(socket, 2_000)}
+        assert len("/".join(names)) > 8_192 and len(socket.connections) == 3 == replay.connections_opened
+        assert sorted(socket.streams) == sorted(names) and sorted(await socket.list_subscriptions()) == sorted(names)
+        base = len(f"{replay.ws_url}/stream?streams=")
+        assert all(len(c.url()) - base <= client.MAX_URL_STREAMS_CHARS for c in socket.connections)
+        assert symbols == {f"SYM{i:03d}USDT" for i in range(1, 301)} and socket.counters.reconnects == 0

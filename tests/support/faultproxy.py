@@ -84,9 +84,13 @@ class FaultProxy:
       ``retry_after`` is given), ``"hang"`` (no answer until the proxy closes) or ``"truncated"`` (the upstream's
       200 with the JSON body cut in half and a matching ``Content-Length``).
 
+    REST like a distant Binance: ``rest_delay`` (s) holds every REST answer that long; ``rest_used_weight`` (None:
+    no header) is sent as ``X-MBX-USED-WEIGHT-1M`` on every REST answer.
+
     Records (``time.monotonic()`` seconds): ``connection_attempts`` (each WebSocket handshake that reached the
     proxy, accepted or not), ``client_messages`` (each data frame a client sent), ``rest_requests``
-    (``(time, path, query, status)``, ``status`` the upstream's int or the fault kind).
+    (``(time, path, query, status)``, ``status`` the upstream's int or the fault kind), ``rest_in_flight_max``
+    (the most REST requests the proxy held at once: arrived, not yet answered).
     """
 
     def __init__(self, upstream_ws_url: str, upstream_rest_url: str, host: str = "127.0.0.1"):
@@ -97,6 +101,9 @@ class FaultProxy:
         self.connection_attempts: list[float] = []
         self.client_messages: list[float] = []
         self.rest_requests: list[tuple[float, str, str, int | str]] = []
+        self.rest_delay = 0.0
+        self.rest_used_weight: int | None = None
+        self.rest_in_flight = self.rest_in_flight_max = 0
         self._servers: list[Server] = []  # the listening one last; earlier ones keep their connections
         self._upstreams: dict[ServerConnection, ClientConnection | None] = {}  # handshaking, None: close on connect
         self._links: set[_Link] = set()
@@ -234,12 +241,23 @@ class FaultProxy:
             await link.client.close(code, link.upstream.close_reason or "")
 
     async def _rest(self, connection: ServerConnection, path: str, query: str) -> Response:
+        arrived = time.monotonic()
+        self.rest_in_flight += 1
+        self.rest_in_flight_max = max(self.rest_in_flight_max, self.rest_in_flight)
+        try:
+            if self.rest_delay:
+                await asyncio.sleep(self.rest_delay)
+            return await self._answer_rest(connection, path, query, arrived)
+        finally:
+            self.rest_in_flight -= 1
+
+    async def _answer_rest(self, connection: ServerConnection, path: str, query: str, arrived: float) -> Response:
         fault = next((f for f in self._rest_faults if f.path == path), None)
         if fault is not None:
             fault.count -= 1
             if fault.count <= 0:
                 self._rest_faults.remove(fault)
-        arrived, extra = time.monotonic(), []
+        extra = []
         if fault is not None and fault.kind == "hang":
             self.rest_requests.append((arrived, path, query, fault.kind))
             await self._closing.wait()
@@ -253,6 +271,8 @@ class FaultProxy:
             status, body = int(fault.kind), orjson.dumps(_ERROR_BODIES[fault.kind])
             if fault.retry_after is not None:
                 extra.append(("Retry-After", f"{fault.retry_after:g}"))
+        if self.rest_used_weight is not None:
+            extra.append(("X-MBX-USED-WEIGHT-1M", str(self.rest_used_weight)))
         self.rest_requests.append((arrived, path, query, fault.kind if fault else status))
         headers = Headers([("Content-Type", "application/json;charset=UTF-8"), ("Content-Length", str(len(body))),
                            ("Connection", "close"), *extra])

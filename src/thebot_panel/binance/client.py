@@ -9,7 +9,8 @@ SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS at run time; at most 5 incoming mes
 per connection: one sender task sends every control frame, paced by a token bucket of
 ``CONTROL_PER_SECOND`` frames per second (capacity 1), which leaves room for a pong in any second;
 concurrent SUBSCRIBE (or UNSUBSCRIBE) calls waiting for it go out as one frame. At most 1024 streams per
-connection. At most 300 connection attempts per 5 minutes per IP: a ``ConnectionBudget`` allows far fewer.
+connection, and at most ``MAX_URL_STREAMS_CHARS`` characters of stream names in its URL: more streams open more
+connections. At most 300 connection attempts per 5 minutes per IP: a ``ConnectionBudget`` allows far fewer.
 The server pings every 20 s and websockets echoes the payload in its pong; a connection lives at most
 24 h (we reconnect before); ``serverShutdown`` means reconnect soon (after a short jittered delay).
 
@@ -47,6 +48,11 @@ BINANCE_WS_URL = "wss://data-stream.binance.vision"
 CONTROL_PER_SECOND = 4
 #: Binance's limit of streams on one connection.
 MAX_STREAMS = 1024
+#: Characters of stream names, "/" separators included, in one connection's URL (``/stream?streams=a/b/…``):
+#: every (re)connection sends them in its request line, and servers refuse a long one: websockets' server above
+#: 8,192 bytes (HTTP 414), Binance above 8,004 characters of URL (measured by unicorn-binance-websocket-api, its
+#: issue 17). Half of that leaves room for the host and path, and for proxies with shorter limits.
+MAX_URL_STREAMS_CHARS = 4_000
 #: Reconnect before Binance's 24-hour connection limit.
 MAX_CONNECTION_AGE_S = 23.5 * 3600
 #: Connection attempts allowed per 5 minutes by default (Binance bans an IP above 300).
@@ -397,10 +403,11 @@ class MarketSocket:
     """A self-healing feed of Binance's combined market streams, on as many connections as its streams need.
 
     ``streams``: initial stream names (``btcusdt@kline_1m``...); each connection carries at most ``MAX_STREAMS``
-    (Binance's limit), so more open another connection; all of them feed one queue and share the counters and the
-    connection budget. A connection reconnects after an exponential backoff with jitter (``backoff_initial``
-    doubling to ``backoff_max`` seconds; ``max_attempts`` None = forever); the backoff is kept until a connection
-    has delivered data for ``stable_after`` seconds, so a server that accepts and then closes is not hammered.
+    (Binance's limit) and ``MAX_URL_STREAMS_CHARS`` characters of them in its URL, so more open another connection;
+    all of them feed one queue and share the counters and the connection budget. A connection reconnects after an
+    exponential backoff with jitter (``backoff_initial`` doubling to ``backoff_max`` seconds; ``max_attempts`` None
+    = forever); the backoff is kept until a connection has delivered data for ``stable_after`` seconds, so a server
+    that accepts and then closes is not hammered.
     Reconnects soon (0.5–1.5 s) on ``serverShutdown``, at once before the 24-hour limit and when no message
     arrived for ``watchdog_timeout`` seconds. Never more than ``budget`` (a ``ConnectionBudget``) attempts per 5
     minutes: beyond it, it waits and says so in ``error``. ``queue_size`` bounds the queue between socket and
@@ -448,15 +455,20 @@ class MarketSocket:
         return max((c.connected_at for c in self.connections), default=0.0)
 
     def _place(self, streams: list[str]) -> dict[_Connection, list[str]]:
-        """Put new streams on connections with room, opening new ones (started if running); returns where."""
+        """Put new streams on the first connections with room (fewer than ``MAX_STREAMS`` streams, and the name fits
+        within ``MAX_URL_STREAMS_CHARS`` of URL), opening new ones (started if running); returns where."""
         placed: dict[_Connection, list[str]] = {}
+        chars = {c: len("/".join(c.streams)) for c in self.connections}  # of stream names in each URL
         for name in streams:
-            connection = next((c for c in self.connections if len(c.streams) < MAX_STREAMS), None)
+            connection = next((c for c in self.connections if len(c.streams) < MAX_STREAMS and
+                               (not c.streams or chars[c] + 1 + len(name) <= MAX_URL_STREAMS_CHARS)), None)
             if connection is None:
                 connection = _Connection(self, [])
                 self.connections.append(connection)
+                chars[connection] = 0
                 if self._running:
                     connection.start()
+            chars[connection] += len(name) + bool(connection.streams)
             connection.streams.append(name)
             placed.setdefault(connection, []).append(name)
         if not self.connections:
