@@ -30,6 +30,7 @@ import param
 
 from ..binance.streams import interval_ms, validate_interval
 from ..market.candles import OHLCV
+from ..market.graph import indicator_spec
 from ..presets import default_indicators, default_rules
 from ..signals.aggregator import Aggregator, Confluence
 from ..signals.rules import SIDE_CODES, Signal
@@ -73,14 +74,20 @@ def candle_arrays(candles: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarr
 
 
 def evaluate(candles: pd.DataFrame, indicators: dict, rules, symbol: str, interval: str,
-             aggregator: Aggregator | None = None) -> Evaluation:
+             aggregator: Aggregator | None = None, cache: dict | None = None) -> Evaluation:
     """The graph's history path over ``candles`` (see the module docstring): ``indicators`` by key (computed on
     copies), ``rules`` reading their columns (copies too: the caller's keep their state), the confluence of
-    ``aggregator`` (a copy with ``symbol``/``interval``; no higher-interval confirmation) if given. ``ValueError``
-    for a rule naming a series the indicators do not give."""
+    ``aggregator`` (a copy with ``symbol``/``interval``; no higher-interval confirmation) if given. ``cache``: a
+    dict kept across calls on the same candles (a sweep's), so each distinct indicator is computed once.
+    ``ValueError`` for a rule naming a series the indicators do not give."""
     open_time, columns = candle_arrays(candles)
     for indicator in indicators.values():
-        values = indicator.copy().recompute_arrays(open_time, columns)
+        spec = indicator_spec(indicator)
+        values = None if cache is None else cache.get(spec)
+        if values is None:
+            values = indicator.copy().recompute_arrays(open_time, columns)
+            if cache is not None:
+                cache[spec] = values
         columns.update(zip(indicator.columns, values.T))
     found = [copy(rule).recompute_arrays(open_time, columns, symbol, interval) for rule in rules]
     signals = sorted(itertools.chain.from_iterable(found), key=operator.attrgetter("open_time"))  # stable
@@ -242,39 +249,59 @@ class Backtest(param.Parameterized):
         super().__init__(**params)
         validate_interval(self.interval)
 
-    def run(self, candles: pd.DataFrame, indicators: dict | None = None, rules=None) -> BacktestResult:
-        """The backtest over ``candles`` (index ``open_time`` UTC; float64 open, high, low, close, volume) with
-        ``indicators`` (by key) and ``rules`` (default: ``presets.default_indicators()`` and
-        ``default_rules(indicators)``)."""
+    def evaluate(self, candles: pd.DataFrame, indicators: dict | None = None, rules=None,
+                 cache: dict | None = None) -> tuple[Evaluation, np.ndarray]:
+        """The graph over ``candles`` and the side per candle that trades (+1 BUY, −1 SELL, 0 none). With
+        ``trade_on="signals"`` and ``rules`` named, only those rules and the indicators they read are run."""
         indicators = default_indicators() if indicators is None else indicators
         rules = default_rules(indicators) if rules is None else list(rules)
         unknown = set(self.rules or ()) - {type(rule).__name__ for rule in rules}
         if unknown:
             raise ValueError(f"no rule of class {', '.join(sorted(unknown))} in this backtest; its rules are "
                              f"{[type(rule).__name__ for rule in rules]}")
-        confluence = self.trade_on == "confluence"
-        found = evaluate(candles, indicators, rules, self.symbol, self.interval, Aggregator() if confluence else None)
-        if confluence:
-            side = confluence_sides(found.confluence)
-        else:
-            labels = None if self.rules is None else {rule.label for rule in rules if type(rule).__name__ in self.rules}
-            side = signal_sides(found.open_time, found.signals, labels)
+        if self.trade_on == "confluence":
+            found = evaluate(candles, indicators, rules, self.symbol, self.interval, Aggregator(), cache)
+            return found, confluence_sides(found.confluence)
+        if self.rules is not None:
+            rules = [rule for rule in rules if type(rule).__name__ in self.rules]
+            read = {column for rule in rules for column in rule.columns}
+            indicators = {key: ind for key, ind in indicators.items() if read & set(ind.columns)}
+        found = evaluate(candles, indicators, rules, self.symbol, self.interval, cache=cache)
+        return found, signal_sides(found.open_time, found.signals)
+
+    def run(self, candles: pd.DataFrame, indicators: dict | None = None, rules=None) -> BacktestResult:
+        """The backtest over ``candles`` (index ``open_time`` UTC; float64 open, high, low, close, volume) with
+        ``indicators`` (by key) and ``rules`` (default: ``presets.default_indicators()`` and
+        ``default_rules(indicators)``; with ``rules`` named, the result's signals are those rules')."""
+        indicators = default_indicators() if indicators is None else indicators
+        rules = default_rules(indicators) if rules is None else list(rules)
+        found, side = self.evaluate(candles, indicators, rules)
         return self.result(found, side, {
             "indicators": {key: ind.param.values() for key, ind in indicators.items()},
             "rules": [{"class": type(rule).__name__, **rule.param.values()} for rule in rules]})
 
+    def simulate(self, found: Evaluation, side: np.ndarray, rows: slice = slice(None)) -> Simulation:
+        """``simulate`` with this backtest's settings over the candles ``rows`` of ``found``."""
+        return simulate(found.open_time[rows], {k: v[rows] for k, v in found.columns.items()}, side[rows],
+                        direction=self.direction, fee_bps=self.fee_bps, slippage_bps=self.slippage_bps,
+                        stop_loss_pct=self.stop_loss_pct, take_profit_pct=self.take_profit_pct,
+                        initial_capital=self.initial_capital)
+
+    def figures(self, found: Evaluation, sim: Simulation, rows: slice = slice(None)) -> dict[str, float]:
+        """``performance`` of ``sim`` (over the candles ``rows`` of ``found``)."""
+        pnl = np.array([trade["pnl"] for trade in sim.trades])
+        return performance(sim.equity, sim.exposure, pnl, {k: found.columns[k][rows] for k in ("open", "close")},
+                           interval_ms(self.interval), self.initial_capital)
+
     def result(self, found: Evaluation, side: np.ndarray, parameters: dict) -> BacktestResult:
-        """Simulate ``side`` on ``found``'s candles and gather the result (the sweep calls this per cell)."""
-        sim = simulate(found.open_time, found.columns, side, direction=self.direction, fee_bps=self.fee_bps,
-                       slippage_bps=self.slippage_bps, stop_loss_pct=self.stop_loss_pct,
-                       take_profit_pct=self.take_profit_pct, initial_capital=self.initial_capital)
+        """Simulate ``side`` on ``found``'s candles and gather the result."""
+        sim = self.simulate(found, side)
         index = pd.DatetimeIndex(pd.to_datetime(found.open_time, unit="ms", utc=True), name="open_time")
         trades = pd.DataFrame(sim.trades, columns=list(TRADE_COLUMNS))
         for name in ("entry_time", "exit_time"):
             trades[name] = pd.to_datetime(trades[name].astype("int64"), unit="ms", utc=True)
         trades = trades.astype(TRADE_COLUMNS)
-        metrics = performance(sim.equity, sim.exposure, trades["pnl"].to_numpy(), found.columns,
-                              interval_ms(self.interval), self.initial_capital)
+        metrics = self.figures(found, sim)
         own = {name: value for name, value in self.param.values().items() if name != "name"}
         return BacktestResult(trades, pd.Series(sim.equity, index=index, name="equity"), metrics, found.signals,
                               {"backtest": own, **parameters})
