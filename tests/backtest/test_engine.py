@@ -15,6 +15,10 @@ MIN = 60_000
 FEE = 0.001  # 10 bps
 
 
+def utc(minute: int) -> pd.Timestamp:
+    return pd.Timestamp(minute * MIN, unit="ms", tz="UTC")
+
+
 def candles(open_, close, high=None, low=None):
     open_, close = np.asarray(open_, float), np.asarray(close, float)
     high = np.maximum(open_, close) + 0.5 if high is None else np.asarray(high, float)
@@ -27,12 +31,12 @@ def test_a_long_enters_at_the_next_open_and_exits_at_the_open_after_the_sell_pay
     open_time, columns = candles([100, 102, 104, 103, 105, 107], [101, 103, 103, 104, 106, 108])
     side = np.array([1, 0, 0, -1, 0, 0], np.int8)
     sim = simulate(open_time, columns, side, fee_bps=10, slippage_bps=20, initial_capital=10_000)
-    (trade,) = sim.trades
+    (trade,) = sim.trades.to_dict("records")
     entry, exit_ = 102 * 1.002, 105 * 0.998                 # against the trader: buy higher, sell lower
     notional = 10_000 / 1.001                                # the fee comes out of the equity too
     units = notional / entry
     cash = units * exit_ * (1 - FEE)
-    assert (trade["entry_time"], trade["exit_time"], trade["side"]) == (1 * MIN, 4 * MIN, "long")
+    assert (trade["entry_time"], trade["exit_time"], trade["side"]) == (utc(1), utc(4), "long")
     assert trade["entry_price"] == pytest.approx(entry, rel=1e-12) and trade["exit_price"] == pytest.approx(exit_)
     assert trade["units"] == pytest.approx(units, rel=1e-12) and trade["candles"] == 4
     assert trade["fees"] == pytest.approx(notional * FEE + units * exit_ * FEE, rel=1e-12)
@@ -48,14 +52,13 @@ def test_long_short_reverses_at_one_open_and_closes_what_is_open_at_the_last_clo
     open_time, columns = candles([100, 100, 110, 110, 100, 100], [100, 110, 110, 100, 100, 90])
     side = np.array([0, -1, 0, 1, 0, 0], np.int8)
     sim = simulate(open_time, columns, side, direction="long_short", fee_bps=0)
-    assert [(t["side"], t["entry_time"] // MIN, t["exit_time"] // MIN, t["exit_reason"]) for t in sim.trades] == [
-        ("short", 2, 4, "signal"), ("long", 4, 5, "end")]
-    short, long_ = sim.trades
+    assert list(zip(sim.side, sim.entry, sim.exit, sim.trades.exit_reason)) == [(-1, 2, 4, "signal"), (1, 4, 5, "end")]
+    short, long_ = sim.trades.to_dict("records")
     assert short["pnl"] == pytest.approx(10_000 * (1 - 100 / 110))           # short at 110, covered at 100
     assert long_["exit_price"] == 90 and long_["pnl"] == pytest.approx((10_000 + short["pnl"]) * (90 / 100 - 1))
     assert sim.equity[-1] == pytest.approx(10_000 + short["pnl"] + long_["pnl"])
     # long only: the SELL on candle 1 opens nothing
-    assert [t["entry_time"] // MIN for t in simulate(open_time, columns, side, fee_bps=0).trades] == [4]
+    assert simulate(open_time, columns, side, fee_bps=0).entry.tolist() == [4]
 
 
 def test_stops_fill_at_their_price_or_at_a_gapped_open_and_the_stop_loss_wins_a_candle_that_reaches_both():
@@ -64,16 +67,17 @@ def test_stops_fill_at_their_price_or_at_a_gapped_open_and_the_stop_loss_wins_a_
                                  high=[100, 101, 102, 100, 100], low=[99, 99.5, 97, 99, 99])
     sim = simulate(open_time, columns, np.array([1, 0, 0, 0, 0], np.int8), fee_bps=0, stop_loss_pct=2,
                    take_profit_pct=5)
-    assert [(t["exit_time"] // MIN, t["exit_reason"], t["exit_price"]) for t in sim.trades] == [(2, "stop_loss", 98)]
+    assert list(zip(sim.exit, sim.trades.exit_reason, sim.trades.exit_price)) == [(2, "stop_loss", 98)]
     gapped = dict(columns, open=np.array([100, 100, 96, 99, 100.0]), low=np.array([99, 99.5, 95, 99, 99.0]))
-    (trade,) = simulate(open_time, gapped, np.array([1, 0, 0, 0, 0], np.int8), fee_bps=0, stop_loss_pct=2).trades
+    (trade,) = simulate(open_time, gapped, np.array([1, 0, 0, 0, 0], np.int8), fee_bps=0,
+                        stop_loss_pct=2).trades.to_dict("records")
     assert (trade["exit_reason"], trade["exit_price"]) == ("stop_loss", 96)          # opened below the stop
     both = dict(columns, high=np.array([100, 101, 106, 100, 100.0]))
     (trade,) = simulate(open_time, both, np.array([1, 0, 0, 0, 0], np.int8), fee_bps=0, stop_loss_pct=2,
-                        take_profit_pct=5).trades
+                        take_profit_pct=5).trades.to_dict("records")
     assert trade["exit_reason"] == "stop_loss"
     (trade,) = simulate(open_time, dict(both, low=np.array([99, 99.5, 99, 99, 99.0])), np.array([1, 0, 0, 0, 0], np.int8),
-                        fee_bps=0, stop_loss_pct=2, take_profit_pct=5).trades
+                        fee_bps=0, stop_loss_pct=2, take_profit_pct=5).trades.to_dict("records")
     assert (trade["exit_reason"], trade["exit_price"]) == ("take_profit", 105)
 
 

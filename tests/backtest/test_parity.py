@@ -18,16 +18,19 @@ async def wait_for(predicate, timeout=60.0):
 
 
 async def test_a_backtest_over_a_replayed_window_gives_the_signals_the_hub_streamed_live():
-    async with ReplayServer(Recording.bundled(), speed=3000) as replay:
+    async with ReplayServer(Recording.bundled(), speed=1200) as replay:
         hub = FeedHub(source="replay", symbols=["BTCUSDT"], warmup=300, replay_url=replay.rest_url)
         graph = hub.open("BTCUSDT", "1m")
         streamed = graph.branch.signals.sink_to_list()
         await hub.start()
         try:
             first_live = graph.book.last_closed_open_time + 60_000
-            await wait_for(lambda: len(graph.book) >= 300 + 400)
+            await wait_for(lambda: len(graph.book) >= 300 + 250)
+            stats = hub.stats()
         finally:
             await hub.stop()
+    # every live candle came through the stream (none dropped and backfilled, which recomputes instead of streaming)
+    assert (stats["dropped"], stats["gaps_seen"]) == (0, 0)
     live = [s for s in streamed if type(s) is Signal and not s.provisional]
     frame = graph.book.frame()                            # every closed candle the hub had: warm-up + live
     indicators = default_indicators()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import operator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,8 @@ from ..market.graph import indicator_spec
 from ..presets import default_indicators, default_rules
 from ..signals.aggregator import Aggregator, Confluence
 from ..signals.rules import SIDE_CODES, Signal
+from . import _simulate
+from ._simulate import REASONS
 from .performance import performance
 
 #: ``BacktestResult.trades`` columns and dtypes.
@@ -116,94 +119,53 @@ def confluence_sides(confluence: list[Confluence]) -> np.ndarray:
 
 @dataclass
 class Simulation:
-    """Trades and equity of ``simulate``: ``trades`` (a frame of ``TRADE_COLUMNS``, times as int64 ms until
-    ``BacktestResult``), ``equity`` (float64 per candle at its close, quote currency) and ``exposure`` (bool per
-    candle: a position held at its close)."""
+    """Trades and equity of ``simulate``: ``equity`` (float64 per candle at its close, quote currency), ``exposure``
+    (bool per candle: a position held at its close), and per trade (arrays, oldest first) ``entry``/``exit`` (candle
+    rows of the fills), ``side`` (+1 long, −1 short), ``reason`` (index into ``REASONS``) and ``money`` (columns
+    entry fill, exit fill, units, fees, pnl, equity at entry). ``trades`` is the frame of ``TRADE_COLUMNS``."""
 
-    trades: list[dict]
+    open_time: np.ndarray
     equity: np.ndarray
     exposure: np.ndarray
+    entry: np.ndarray
+    exit: np.ndarray
+    side: np.ndarray
+    reason: np.ndarray
+    money: np.ndarray
+
+    @property
+    def pnl(self) -> np.ndarray:
+        return self.money[:, 4]
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        entry_price, exit_price, units, fees, pnl, equity_at_entry = self.money.T
+        return pd.DataFrame({
+            "entry_time": pd.to_datetime(self.open_time[self.entry], unit="ms", utc=True),
+            "exit_time": pd.to_datetime(self.open_time[self.exit], unit="ms", utc=True),
+            "side": np.where(self.side > 0, "long", "short").astype(object), "entry_price": entry_price,
+            "exit_price": exit_price, "units": units, "fees": fees, "pnl": pnl,
+            "return_pct": pnl / equity_at_entry * 100,
+            "candles": (self.exit - self.entry + 1).astype("int64"),
+            "exit_reason": np.array(REASONS, dtype=object)[self.reason]}).astype(TRADE_COLUMNS)
 
 
 def simulate(open_time: np.ndarray, columns: dict[str, np.ndarray], side: np.ndarray, *, direction: str = "long",
              fee_bps: float = 10.0, slippage_bps: float = 0.0, stop_loss_pct: float | None = None,
              take_profit_pct: float | None = None, initial_capital: float = 10_000.0) -> Simulation:
     """Trades of ``side`` (per candle, the signal at its close) on the candles' ``columns`` (open, high, low, close
-    float64), as the module docstring says. Prices in quote currency; O(candles) NumPy plus a loop over trades."""
-    o, h, lo, c = (columns[k] for k in ("open", "high", "low", "close"))
-    n, fee, slip = len(c), fee_bps / 1e4, slippage_bps / 1e4
-    buys, sells = np.flatnonzero(side > 0), np.flatnonzero(side < 0)
-    cash, changes, trades = initial_capital, [(0, initial_capital, 0.0)], []
-
-    def next_signal(events, after: int) -> int:
-        """The first candle ≥ ``after`` in ``events``, or n."""
-        k = np.searchsorted(events, after)
-        return int(events[k]) if k < len(events) else n
-
-    def fill(price: float, sign: int) -> float:  # sign +1 buys, −1 sells
-        return price * (1 + sign * slip)
-
-    at = 0  # the first candle whose signal may open a position
-    while True:
-        e_buy, e_sell = next_signal(buys, at), next_signal(sells, at) if direction == "long_short" else n
-        signal = min(e_buy, e_sell)
-        if signal + 1 >= n:
-            break
-        sign = 1 if e_buy <= e_sell else -1
-        while True:  # a position from the open of candle `entry`, reversed while opposite signals come
-            entry = signal + 1
-            entry_price = fill(o[entry], sign)
-            notional = cash / (1 + fee)
-            units = sign * notional / entry_price
-            entry_fee = notional * fee
-            cash -= units * entry_price + entry_fee
-            changes.append((entry, cash, units))
-            exit_signal = next_signal(sells if sign > 0 else buys, entry)
-            last = min(exit_signal + 1, n)  # candles [entry, last) may reach a stop
-            reason, exit_at, exit_price = "end", n - 1, c[n - 1]
-            if exit_signal + 1 < n:
-                reason, exit_at, exit_price = "signal", exit_signal + 1, o[exit_signal + 1]
-            stop = entry_price * (1 - sign * stop_loss_pct / 100) if stop_loss_pct else None
-            take = entry_price * (1 + sign * take_profit_pct / 100) if take_profit_pct else None
-            if stop is not None or take is not None:
-                window = slice(entry, last if reason == "signal" else n)
-                worst, best = (lo[window], h[window]) if sign > 0 else (-h[window], -lo[window])
-                hit_stop = worst <= sign * stop if stop is not None else np.zeros(len(worst), bool)
-                hit_take = best >= sign * take if take is not None else np.zeros(len(worst), bool)
-                hits = np.flatnonzero(hit_stop | hit_take)
-                if len(hits):
-                    j = entry + int(hits[0])
-                    gap = sign * o[j]
-                    if hit_stop[hits[0]]:
-                        reason, exit_price = "stop_loss", o[j] if j > entry and gap <= sign * stop else stop
-                    else:
-                        reason, exit_price = "take_profit", o[j] if j > entry and gap >= sign * take else take
-                    exit_at = j
-            exit_fill = fill(exit_price, -sign)
-            exit_fee = abs(units) * exit_fill * fee
-            cash += units * exit_fill - exit_fee
-            equity_before = notional + entry_fee
-            pnl = cash - equity_before
-            trades.append({"entry_time": open_time[entry], "exit_time": open_time[exit_at],
-                           "side": "long" if sign > 0 else "short", "entry_price": entry_price,
-                           "exit_price": exit_fill, "units": units, "fees": entry_fee + exit_fee, "pnl": pnl,
-                           "return_pct": pnl / equity_before * 100, "candles": exit_at - entry + 1,
-                           "exit_reason": reason})
-            changes.append((exit_at if reason != "end" else n, cash, 0.0))
-            reverse = reason == "signal" and direction == "long_short"
-            if not reverse:
-                at = exit_at if reason != "signal" else exit_signal + 1
-                break
-            signal, sign = exit_signal, -sign
-        if reason == "end":
-            break
-    starts = np.array([s for s, _, _ in changes])
-    cash_at, units_at = np.array([m for _, m, _ in changes]), np.array([u for _, _, u in changes])
-    k = np.searchsorted(starts, np.arange(n), side="right") - 1  # the last change at or before each candle
-    equity = cash_at[k] + units_at[k] * c
-    if trades and trades[-1]["exit_reason"] == "end":
-        equity[-1] = cash  # closed at the last close, fees paid
-    return Simulation(trades, equity, units_at[k] != 0)
+    float64), as the module docstring says. Prices in quote currency. One compiled pass over the candles
+    (``_simulate.run``)."""
+    n = len(open_time)
+    equity, exposure = np.empty(n), np.empty(n, np.uint8)
+    when, money, kind = np.empty((n, 2), np.int64), np.empty((n, 6)), np.empty((n, 2), np.int8)
+    count = _simulate.run(*(np.ascontiguousarray(columns[k], dtype="float64") for k in ("open", "high", "low", "close")),
+                          np.ascontiguousarray(side, dtype=np.int8), direction == "long_short", fee_bps / 1e4,
+                          slippage_bps / 1e4, np.nan if stop_loss_pct is None else stop_loss_pct,
+                          np.nan if take_profit_pct is None else take_profit_pct, initial_capital, equity, exposure,
+                          when, money, kind)
+    return Simulation(np.asarray(open_time), equity, exposure.view(bool), when[:count, 0], when[:count, 1],
+                      kind[:count, 0], kind[:count, 1], money[:count])
 
 
 @dataclass
@@ -289,19 +251,14 @@ class Backtest(param.Parameterized):
 
     def figures(self, found: Evaluation, sim: Simulation, rows: slice = slice(None)) -> dict[str, float]:
         """``performance`` of ``sim`` (over the candles ``rows`` of ``found``)."""
-        pnl = np.array([trade["pnl"] for trade in sim.trades])
-        return performance(sim.equity, sim.exposure, pnl, {k: found.columns[k][rows] for k in ("open", "close")},
+        return performance(sim.equity, sim.exposure, sim.pnl, {k: found.columns[k][rows] for k in ("open", "close")},
                            interval_ms(self.interval), self.initial_capital)
 
     def result(self, found: Evaluation, side: np.ndarray, parameters: dict) -> BacktestResult:
         """Simulate ``side`` on ``found``'s candles and gather the result."""
         sim = self.simulate(found, side)
         index = pd.DatetimeIndex(pd.to_datetime(found.open_time, unit="ms", utc=True), name="open_time")
-        trades = pd.DataFrame(sim.trades, columns=list(TRADE_COLUMNS))
-        for name in ("entry_time", "exit_time"):
-            trades[name] = pd.to_datetime(trades[name].astype("int64"), unit="ms", utc=True)
-        trades = trades.astype(TRADE_COLUMNS)
         metrics = self.figures(found, sim)
         own = {name: value for name, value in self.param.values().items() if name != "name"}
-        return BacktestResult(trades, pd.Series(sim.equity, index=index, name="equity"), metrics, found.signals,
+        return BacktestResult(sim.trades, pd.Series(sim.equity, index=index, name="equity"), metrics, found.signals,
                               {"backtest": own, **parameters})
