@@ -102,3 +102,16 @@ def test_a_cancelled_sweep_stops_and_says_so(btc):
         with pytest.raises(concurrent.futures.CancelledError):
             running.result()
         assert running.done < running.total
+
+
+def test_screening_markets_runs_every_cell_on_each_and_ranks_them_together(client):
+    markets = {symbol: frame.frame().iloc[:6_000] for symbol, frame in Recording.bundled().items()}
+    screen = sweep(markets, {}, CROSSOVER, metric="total_return_pct", folds=1, client=client)
+    assert list(screen.table.columns[:1]) == ["symbol"] and sorted(screen.table.symbol) == ["BTCUSDT", "ETHUSDT"]
+    for row in screen.table.itertuples(index=False):
+        alone = Backtest(symbol=row.symbol, rules=["Crossover"], fee_bps=5).run(markets[row.symbol]).metrics
+        assert row.total_return_pct == alone["total_return_pct"] and row.trades == alone["trades"]
+    assert screen.table.total_return_pct.is_monotonic_decreasing
+    assert sorted(screen.best.symbol) == ["BTCUSDT", "ETHUSDT"]   # walk-forward per market
+    both = sweep(markets, {"ema_fast.period": [5, 9]}, CROSSOVER, client=client)
+    assert len(both.table) == 4 and both.table.equals(serial(markets, {"ema_fast.period": [5, 9]}, CROSSOVER).table)

@@ -90,14 +90,16 @@ def segments(n: int, folds: int) -> list[tuple[str, int, slice]]:
 
 
 def run_cells(candles: pd.DataFrame, cells: list[dict], backtest: dict, folds: int, indicators=default_indicators,
-              rules=default_rules) -> list[dict]:
-    """One batch of a sweep (a Dask task): each cell's figures on each segment, one row per (cell, segment)."""
-    test, cache, rows = Backtest(**backtest), {}, []
+              rules=default_rules, symbol: str | None = None) -> list[dict]:
+    """One batch of a sweep (a Dask task): each cell's figures on each segment, one row per (cell, segment); with
+    ``symbol`` (a screen of several markets), the backtest's symbol and a ``symbol`` column."""
+    test, cache, rows = Backtest(**{**backtest, **({} if symbol is None else {"symbol": symbol})}), {}, []
+    market = {} if symbol is None else {"symbol": symbol}
     for cell in cells:
         found, side = test.evaluate(candles, *build(cell, indicators, rules), cache=cache)
         for segment, fold, span in segments(len(found.open_time), folds):
             figures = test.figures(found, test.simulate(found, side, span), span)
-            rows.append({**cell, "segment": segment, "fold": fold, **figures})
+            rows.append({**market, **cell, "segment": segment, "fold": fold, **figures})
     return rows
 
 
@@ -108,7 +110,8 @@ class SweepResult:
     ``table``: one row per cell: its parameters, then its figures over the whole history (``METRICS`` and the rest
     of ``backtest.performance``). ``walk_forward``: one row per (fold, cell) with ``in_<metric>`` and
     ``out_<metric>``; ``best``: per fold, the in-sample best cell and its in- and out-of-sample figure (both None
-    without folds). ``parameters``: the swept names.
+    without folds). ``parameters``: the swept names. A screen of several markets has a ``symbol`` column first in
+    each, and ``best`` per symbol and fold.
     """
 
     table: pd.DataFrame
@@ -129,12 +132,13 @@ def collect(rows: list[dict], names: list[str], metric: str, folds: int) -> Swee
     table = _ranked(frame[frame.segment == "all"].drop(columns=["segment", "fold"]), metric, metric)
     if not folds:
         return SweepResult(table, None, None, metric, names)
-    pick = frame[frame.segment != "all"].pivot_table(index=["fold", *names], columns="segment", values=metric,
-                                                     dropna=False).reset_index()
+    markets = ["symbol"] if "symbol" in frame else []
+    pick = frame[frame.segment != "all"].pivot_table(index=[*markets, "fold", *names], columns="segment",
+                                                     values=metric, dropna=False).reset_index()
     walk = pick.rename(columns={"in": f"in_{metric}", "out": f"out_{metric}"})
     walk.columns.name = None
-    best = pd.concat([_ranked(part, f"in_{metric}", metric).head(1) for _, part in walk.groupby("fold")],
-                     ignore_index=True)
+    best = pd.concat([_ranked(part, f"in_{metric}", metric).head(1)
+                      for _, part in walk.groupby([*markets, "fold"])], ignore_index=True)
     return SweepResult(table, walk, best, metric, names)
 
 
@@ -149,7 +153,9 @@ class Sweep:
     """A sweep on Dask, started at once, watched and cancelled from a UI or awaited from a notebook.
 
     ``Sweep(candles, space, backtest=Backtest(...), samples=None, metric="sharpe", folds=0, client=None,
-    scheduler=None)``: ``space`` maps parameter names to their values (see the module docstring); ``samples`` draws
+    scheduler=None)``: ``space`` maps parameter names to their values (see the module docstring); ``candles`` is one
+    market's frame, or ``{symbol: frame}`` to screen several markets with every cell (``space`` may then be {}: the
+    backtest as it is, on each); ``samples`` draws
     that many cells at random instead of the whole grid; ``client`` (a ``dask.distributed.Client``) or
     ``scheduler`` (an address) runs it there, else on an embedded ``LocalCluster`` that ``close()`` stops.
     ``ValueError`` for an unknown metric or parameter (before anything runs). ``done``/``total`` count the cells;
@@ -163,12 +169,14 @@ class Sweep:
 
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}: one of {', '.join(METRICS)}")
-        if not space or any(len(values) == 0 for values in space.values()):
-            raise ValueError("a sweep needs at least one parameter, each with at least one value")
+        markets = candles if isinstance(candles, dict) else {None: candles}
+        if not markets or not (space or None not in markets) or any(len(v) == 0 for v in space.values()):
+            raise ValueError("a sweep needs at least one parameter (or several markets), each with at least one "
+                             "value")
         if folds < 0:
             raise ValueError(f"folds must be >= 0, not {folds}")
-        self.cells = grid(space) if samples is None else sample(space, samples, seed)
-        for cell in self.cells[:1]:
+        cells = grid(space) if samples is None else sample(space, samples, seed)
+        for cell in cells[:1]:
             build(cell, indicators, rules)  # a bad name or value fails here, not on a worker
         self.names, self.metric, self.folds = list(space), metric, folds
         backtest = backtest or Backtest()
@@ -184,14 +192,18 @@ class Sweep:
             self._own_client = False
         self.client = client
         workers = max(1, len(client.scheduler_info().get("workers", {})) or 1)
-        data = client.scatter(candles, broadcast=True)
-        self._batches = batches(self.cells, workers)
-        self.futures = [client.submit(run_cells, data, cells, settings, folds, indicators, rules, pure=False)
-                        for cells in self._batches]
+        self._batches, self.futures = [], []
+        for symbol, frame in markets.items():
+            data = client.scatter(frame, broadcast=symbol is None)
+            for batch in batches(cells, max(1, workers // len(markets))):
+                self._batches.append(batch)
+                self.futures.append(client.submit(run_cells, data, batch, settings, folds, indicators, rules, symbol,
+                                                  pure=False))
 
     @property
     def total(self) -> int:
-        return len(self.cells)
+        """Backtests in the sweep: cells × markets."""
+        return sum(len(batch) for batch in self._batches)
 
     @property
     def done(self) -> int:
@@ -231,10 +243,13 @@ def sweep(candles: pd.DataFrame, space: dict[str, list], backtest: Backtest | No
         return running.result()
 
 
-def serial(candles: pd.DataFrame, space: dict[str, list], backtest: Backtest | None = None, *, samples=None,
+def serial(candles, space: dict[str, list], backtest: Backtest | None = None, *, samples=None,
            metric: str = "sharpe", folds: int = 0, indicators=default_indicators, rules=default_rules,
            seed: int = 0) -> SweepResult:
     """The same sweep in this process, cell after cell, no Dask (a reference, and for a single small grid)."""
+    markets = candles if isinstance(candles, dict) else {None: candles}
     cells = grid(space) if samples is None else sample(space, samples, seed)
     settings = {k: v for k, v in (backtest or Backtest()).param.values().items() if k != "name"}
-    return collect(run_cells(candles, cells, settings, folds, indicators, rules), list(space), metric, folds)
+    rows = [row for symbol, frame in markets.items()
+            for row in run_cells(frame, cells, settings, folds, indicators, rules, symbol)]
+    return collect(rows, list(space), metric, folds)
