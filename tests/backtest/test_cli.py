@@ -31,7 +31,7 @@ def test_sweep_ranks_the_grid_on_dask_as_the_serial_sweep_does(tmp_path, capsys)
                   Backtest(interval="5m", rules=["Crossover"]), metric="total_return_pct", folds=1)
     table = pd.read_csv(out)
     pd.testing.assert_frame_equal(table, want.table, check_dtype=False)
-    assert "6 cells on " in printed and "walk-forward: the in-sample best of each fold" in printed
+    assert "6 backtests on " in printed and "walk-forward: the in-sample best of each fold" in printed
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -44,3 +44,14 @@ def test_bad_options_exit_2_with_the_reason(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_sweep_screens_several_markets_with_the_same_backtest(capsys):
+    assert main(["sweep", "--symbols", "btcusdt,ethusdt", "--interval", "15m", "--rules", "Crossover",
+                 "--metric", "total_return_pct"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[1] for line in printed[2:4]}
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        want = Backtest(symbol=symbol, interval="15m", rules=["Crossover"]).run(load_history(symbol, "15m"))
+        assert rows[symbol] == f"{want.metrics['total_return_pct']:,.4g}"
+    assert "2 backtests on " in printed[0]

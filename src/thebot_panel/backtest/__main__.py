@@ -3,6 +3,7 @@
     thebot-backtest run --symbol BTCUSDT --interval 15m --rules Crossover --stop-loss-pct 2
     thebot-backtest sweep --param ema_fast.period=5:25 --param ema_slow.period=26:66:2 --rules Crossover --folds 2
     thebot-backtest sweep ... --scheduler tcp://host:8786     # on a running Dask cluster
+    thebot-backtest sweep --symbols BTCUSDT,ETHUSDT --rules Crossover   # screen markets (the same Dask path)
 
 Data: the bundled recording, or ``--data`` files and folders as the replay reads them. Prints the figures (run) or
 the best cells (sweep); ``--csv`` writes the trades (run) or the whole table (sweep). Exit status 2 with a message
@@ -70,8 +71,10 @@ def parser() -> argparse.ArgumentParser:
     commands = p.add_subparsers(dest="command", required=True)
     commands.add_parser("run", parents=[common], help="one backtest with the default indicators and rules")
     sweep = commands.add_parser("sweep", parents=[common], help="a grid or random search on Dask")
-    sweep.add_argument("--param", type=value_range, action="append", required=True,
+    sweep.add_argument("--param", type=value_range, action="append", default=[],
                        help="name=start:stop[:step] or name=a,b,c (repeat for each parameter)")
+    sweep.add_argument("--symbols", default=None,
+                       help="comma-separated: screen these markets with every cell (default: --symbol alone)")
     sweep.add_argument("--samples", type=int, default=None, help="random cells instead of the whole grid")
     sweep.add_argument("--metric", choices=METRICS, default="sharpe")
     sweep.add_argument("--folds", type=int, default=0, help="walk-forward folds (0: none)")
@@ -84,12 +87,14 @@ def main(argv=None) -> int:
     p = parser()
     args = p.parse_args(argv)
     try:
-        candles = load_history(args.symbol, args.interval, args.data, args.start, args.end)
+        symbols = args.symbols.split(",") if getattr(args, "symbols", None) else [args.symbol]
+        markets = {s.upper(): load_history(s, args.interval, args.data, args.start, args.end) for s in symbols}
+        candles = markets[symbols[0].upper()]
         backtest = Backtest(symbol=args.symbol.upper(), interval=args.interval, direction=args.direction,
                             trade_on=args.trade_on, rules=args.rules.split(",") if args.rules else None,
                             fee_bps=args.fee_bps, slippage_bps=args.slippage_bps, stop_loss_pct=args.stop_loss_pct,
                             take_profit_pct=args.take_profit_pct, initial_capital=args.capital)
-        span = f"{args.symbol.upper()} {args.interval}, {len(candles):,} candles {candles.index[0]} → {candles.index[-1]}"
+        span = f"{', '.join(markets)} {args.interval}, {len(candles):,} candles {candles.index[0]} → {candles.index[-1]}"
         if args.command == "run":
             result = backtest.run(candles)
             print(span)
@@ -97,9 +102,9 @@ def main(argv=None) -> int:
             if args.csv:
                 result.trades.to_csv(args.csv, index=False)
             return 0
-        with Sweep(candles, dict(args.param), backtest, samples=args.samples, metric=args.metric, folds=args.folds,
+        with Sweep(markets if len(markets) > 1 else candles, dict(args.param), backtest, samples=args.samples, metric=args.metric, folds=args.folds,
                    scheduler=args.scheduler) as running:
-            print(f"{span}: {running.total} cells on {running.client.dashboard_link or running.client}")
+            print(f"{span}: {running.total} backtests on {running.client.dashboard_link or running.client}")
             found = running.result()
     except (ValueError, FileNotFoundError, OSError) as exc:
         p.error(str(exc))
