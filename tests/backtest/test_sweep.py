@@ -115,3 +115,12 @@ def test_screening_markets_runs_every_cell_on_each_and_ranks_them_together(clien
     assert sorted(screen.best.symbol) == ["BTCUSDT", "ETHUSDT"]   # walk-forward per market
     both = sweep(markets, {"ema_fast.period": [5, 9]}, CROSSOVER, client=client)
     assert len(both.table) == 4 and both.table.equals(serial(markets, {"ema_fast.period": [5, 9]}, CROSSOVER).table)
+
+
+def test_a_scheduler_address_runs_the_sweep_on_that_cluster_unchanged(btc, client):
+    address = client.scheduler.address  # a running cluster, as tcp://host:8786 would be
+    with Sweep(btc, SPACE, CROSSOVER, scheduler=address) as running:
+        assert running.client.scheduler.address == address and running._cluster is None
+        found = running.result()
+    assert found.table.equals(serial(btc, SPACE, CROSSOVER).table)
+    assert client.status == "running"  # closing the sweep's own client leaves the cluster up
