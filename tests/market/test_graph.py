@@ -83,6 +83,21 @@ def test_parameter_change_recomputes_history_and_signals(halt_recording):
     assert "EMA(12)×EMA(21)" in {s.rule for s in batch}
 
 
+def test_a_rule_keeps_following_its_own_indicator_when_two_keys_share_a_column(halt_recording):
+    source, graph, _ = build()
+    feed(source, klines_of(halt_recording)[:600])
+    crossover = graph.branch.signals.rules[0]
+    slow = graph.branch.indicators["ema_slow"]
+    slow.period = 9                 # ema_slow now gives ema_9, as ema_fast does
+    assert (crossover.fast, crossover.slow) == ("ema_9", "ema_9")
+    slow.period = 30                # only the slow line moves on
+    assert (crossover.fast, crossover.slow) == ("ema_9", "ema_30")
+    assert {s.rule for s in graph.branch.signals.history} >= {"EMA(9)×EMA(30)"}
+    crossover.slow = "close"        # a series pointed elsewhere by the user stays there
+    slow.period = 40
+    assert (crossover.fast, crossover.slow) == ("ema_9", "close")
+
+
 def test_session_branch_is_detached_on_destroy(halt_recording):
     source, graph, _ = build()
     feed(source, klines_of(halt_recording.head(300)))

@@ -335,6 +335,7 @@ class signal(Node):
         self._renaming = False
         super().__init__(upstream, **kwargs)
         self._labels = branch.labels()
+        self._series_keys = {rule: self._keys_of(rule) for rule in self.rules}
         available = list(branch.frame().columns)
         for rule in self.rules:
             rule.validate(available)  # ValueError naming a series the chart does not have
@@ -342,10 +343,20 @@ class signal(Node):
                                            [n for n in rule.param if n != "name"]) for rule in self.rules]
         self._rebuild()
 
+    def _keys_of(self, rule) -> dict[str, str]:
+        """The branch key each series parameter of ``rule`` reads (``{"fast": "ema_fast"}``): the first key whose
+        column it names now; a candle field (``close``) has none."""
+        by_column: dict[str, str] = {}
+        for key, column in self._labels.items():
+            by_column.setdefault(column, key)
+        return {name: by_column[getattr(rule, name)] for name in rule.series_params
+                if getattr(rule, name) in by_column}
+
     def _rule_changed(self, rule, *events) -> None:
         """A rule's parameter changed (e.g. toggled in the UI): re-derive its signals and tell the views."""
         if self._renaming:  # the node itself follows a renamed column: it rebuilds anyway
             return
+        self._series_keys[rule] = self._keys_of(rule)  # a series may now name another key
         self._rebuild(rule)
         self._emit(Recomputed(self))
 
@@ -359,13 +370,12 @@ class signal(Node):
         columns of ``changed`` (a key of the branch whose parameters changed), or of every rule (``changed``
         None, or a key added or removed)."""
         labels = self.branch.labels()
-        renamed = {self._labels[k]: col for k, col in labels.items() if self._labels.get(k, col) != col}
         touched = {col for k, col in [*labels.items(), *self._labels.items()] if k.partition(".")[0] == changed} \
             if type(changed) is str else None
         self._labels = labels
-        for rule in self.rules:
-            changes = {name: renamed[getattr(rule, name)] for name in rule.series_params
-                       if getattr(rule, name) in renamed}
+        for rule in self.rules:  # each series follows its own key's column (ema_9 → ema_12), not a namesake's
+            changes = {name: labels[key] for name, key in self._series_keys[rule].items()
+                       if key in labels and getattr(rule, name) != labels[key]}
             if changes:
                 self._renaming = True
                 try:
