@@ -6,8 +6,8 @@ holds the candles it plays (the bundled sample by default). Command line: ``theb
 REST rows made from it), ``clock`` (the replay clock), ``server`` (the protocol).
 """
 
-from .recording import MinuteCandles, Recording
+from .recording import MinuteCandles, Recording, load_candles
 from .server import ReplayServer
 from .synthesis import SERVED_INTERVALS, partial_candle
 
-__all__ = ["MinuteCandles", "Recording", "ReplayServer", "SERVED_INTERVALS", "partial_candle"]
+__all__ = ["MinuteCandles", "Recording", "ReplayServer", "SERVED_INTERVALS", "load_candles", "partial_candle"]
