@@ -140,6 +140,20 @@ def test_load_candles_gives_closed_candles_in_documented_dtypes(want):
         load_candles(HALT_RECORDING, symbols=["XRPUSDT"])
 
 
+def test_the_backtest_reads_the_same_files(source, want, tmp_path):
+    from thebot_panel.backtest.history import load_history
+    archive = tmp_path / "BTCUSDT-1m-2023-03.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("BTCUSDT-1m-2023-03.csv", archive_rows(source, 1000))
+    freqtrade = tmp_path / "ft" / "BTC_USDT-1m.feather"
+    freqtrade.parent.mkdir()
+    freqtrade_frame(source).to_feather(freqtrade)
+    for data in ([archive], [freqtrade.parent]):
+        assert_equal_candles(load_history("BTCUSDT", "1m", data), want)
+        five = load_history("BTCUSDT", "5m", data)
+        assert len(five) == len(want) // 5 and five["high"].iloc[0] == want["high"].iloc[:5].max()
+
+
 async def test_the_replay_serves_an_archive_it_was_given(source, want, tmp_path):
     path = tmp_path / "BTCUSDT-1m-2023-03.zip"
     with zipfile.ZipFile(path, "w") as z:
