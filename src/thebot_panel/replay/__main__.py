@@ -36,12 +36,14 @@ def _positive_int(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thebot-replay", description=(
-        "Replay recorded Binance 1m candles and trade/bookTicker ticks as a local Binance spot server "
-        "(kline, trade and bookTicker WebSocket streams and REST /api/v3/{ping,time,exchangeInfo,klines} "
-        "on one port)."))
+        "Replay recorded Binance 1m candles and trade/aggTrade/bookTicker ticks as a local Binance spot server "
+        "(kline, ticker, trade, aggTrade and bookTicker WebSocket streams and REST "
+        "/api/v3/{ping,time,exchangeInfo,klines} on one port)."))
     p.add_argument("--data", nargs="+", metavar="PATH",
-                   help="SYMBOL-1m-<range>.csv[.gz] candle files, *.hftbacktest.gz tick recordings, or directories "
-                        "holding them (default: the bundled sample)")
+                   help="1m candle files (SYMBOL-1m-<range>.csv[.gz]; Binance archives "
+                        "SYMBOL-1m-YYYY-MM[-DD].csv|.zip; freqtrade BASE_QUOTE-1m.feather|.json), WebSocket "
+                        "recordings (thebot-record's *.ws.gz, *.hftbacktest.gz), or directories holding them "
+                        "(default: the bundled sample)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT,
                    help="port to listen on, 0 = any free one (default: %(default)s)")
@@ -62,8 +64,9 @@ async def _serve(server: ReplayServer) -> None:
         loop.add_signal_handler(sig, stop.set)
     symbol = server.recording.symbols[0]
     streams = f"{symbol.lower()}@kline_1m"
-    if symbol in server.recording.ticks:
-        streams += f"/{symbol.lower()}@trade/{symbol.lower()}@bookTicker"
+    ticks = server.recording.ticks.get(symbol)
+    if ticks is not None:
+        streams += "".join(f"/{symbol.lower()}@{kind}" for kind, st in ticks.streams.items() if len(st))
     async with server:
         print(server.describe(), flush=True)
         print(f"websocket: {server.ws_url}/stream?streams={streams}  (or {server.ws_url}/ws/<stream>)", flush=True)

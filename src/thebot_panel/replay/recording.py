@@ -1,45 +1,63 @@
 """Recorded market data that the replay server plays back: 1m candles and, optionally, ticks.
 
-**Candle files**: CSV ``SYMBOL-1m-<range>.csv`` or ``.csv.gz`` with the columns
-``open_time,open,high,low,close,volume`` (header row; ``open_time`` = int ms since the Unix epoch,
-UTC; microsecond timestamps, as in post-2025 spot archives, are detected and converted). Minutes
-without a row stay missing: a recording is never filled in.
+**Candle files** (``replay.candle_files``): our CSV ``SYMBOL-1m-<range>.csv[.gz]`` (header
+``open_time,open,high,low,close,volume``, int ms since the Unix epoch, UTC), Binance's public kline
+archives ``SYMBOL-1m-YYYY-MM[-DD].csv|.zip`` (12 columns, no header; µs timestamps, as in 2025+ spot
+archives, detected per file), and freqtrade's ``BASE_QUOTE-1m.feather|.json[.gz]``. Minutes without a
+row stay missing: a recording is never filled in.
 
 These files hold OHLCV only. The kline fields they lack are sent by the replay server with fixed
 defaults, so nothing downstream may depend on them: quote volume ``q``, taker-buy volumes ``V``/``Q``
 -> ``"0"``; trade count ``n`` -> ``0``; first/last trade ids ``f``/``L`` -> ``-1``.
 
-**Tick files** (hftbacktest collector recordings, ``*.hftbacktest.gz``, or any gzip/plain file whose
-first line looks like one): one message per line, ``<local receive time, int ns since the epoch>
-<raw JSON exactly as Binance sent it>``, combined-stream envelopes ``{"stream", "data"}``. Only the
-``<symbol>@trade`` and ``<symbol>@bookTicker`` events are kept (the symbol is the event's ``s``);
-``@depth`` updates and REST depth snapshots (lines without ``stream``) are dropped. Each kept event
-gets a time on the replay clock (int ms since the epoch, UTC):
+**WebSocket recordings**: ``thebot-record``'s files (``*.ws.gz``, see ``replay.recorder``), hftbacktest
+collector recordings (``*.hftbacktest.gz``), or any gzip/plain file whose first line looks like one:
+one frame per line, ``<local receive time, int ns since the epoch> <raw frame exactly as received>``,
+combined-stream envelopes ``{"stream", "data"}``. A gzip file may hold several members (the recorder
+appends one per flush); a file cut off by a crash, or still being written, is read up to its last
+complete line (with a warning). What is kept, by stream (the symbol is the event's ``s``):
 
-- trade: its trade time ``T`` (the exchange's clock);
+- ``<symbol>@kline_1m`` frames with ``x: true`` (closed): that symbol's 1m candles, exactly the
+  recorded OHLCV (first kept for an open time recorded twice); forming (``x: false``) updates and other
+  intervals are dropped (the replay plays its own forming states and derives 3m … 1d from 1m);
+- ``<symbol>@trade``, ``<symbol>@aggTrade`` and ``<symbol>@bookTicker``: ticks (below), which the
+  replay serves on the same streams, byte for byte;
+- anything else (``@depth``, ``@ticker``: the replay makes its own 24hr tickers from the candles, control
+  replies, REST snapshots, lines without ``stream``) is dropped.
+
+A frame that is not JSON, or a kept event lacking a field it needs, was recorded as received: it is
+skipped and counted (a warning names the file, the count and the first such line). A line that does not
+start with ``<digits> `` is not a recording's: ``ValueError``.
+
+Each kept tick gets a time on the replay clock (int ms since the epoch, UTC):
+
+- trade and aggTrade: its trade time ``T`` (the exchange's clock);
 - bookTicker: spot sends no event time, so the recorder's receive time (ns -> ms) is used, moved onto
   the exchange's clock by the file's median ``E - receive time`` over its event-timed messages
-  (trades and depth updates). The 2024-08-08/09 BTCUSDT recordings need +1272 ms: the recorder's
-  clock ran 1.27 s behind Binance's (``E`` is *later* than the receive time), so raw receive times
-  would play every bookTicker 1.27 s before the trades around it. A file without event-timed
+  (trades, klines, depth updates...). The 2024-08-08/09 BTCUSDT recordings need +1272 ms: the
+  recorder's clock ran 1.27 s behind Binance's (``E`` is *later* than the receive time), so raw receive
+  times would play every bookTicker 1.27 s before the trades around it. A file without event-timed
   messages keeps the raw receive time.
 
-Several tick files of one symbol are merged in exchange order (trade id ``t``, book update id
-``u``) and de-duplicated on those ids (first kept); times are then made non-decreasing.
+Several tick files of one symbol are merged in exchange order (trade id ``t``, aggregate trade id
+``a``, book update id ``u``) and de-duplicated on those ids (first kept); times are then made
+non-decreasing.
 
-**Candles from trades**: a symbol with ticks gets 1m candles aggregated from its trades as the
-exchange does (open = first trade price of the minute, high/low = extremes, close = last, volume =
-sum of quantities, rounded to 8 decimals, i.e. the exact decimal sum; minutes without a trade have
-no candle) wherever no candle file has that minute (a candle file wins). The minute in which the
-tick recording starts is dropped unless it starts on the minute (its first trades are missing); the
-minute in which it ends is kept as a partial candle (``MinuteCandles.until``): the replay shows it
-forming until the recording's last tick and never closes it.
+**Candles from trades**: a symbol with trades (or, lacking those, aggTrades: the same prices and
+quantities, aggregated per price) gets 1m candles aggregated from them as the exchange does (open =
+first trade price of the minute, high/low = extremes, close = last, volume = sum of quantities, rounded
+to 8 decimals, i.e. the exact decimal sum; minutes without a trade have no candle) wherever no candle
+file and no recorded closed kline has that minute (those win). The minute in which the tick recording
+starts is dropped unless it starts on the minute (its first trades are missing); the minute in which it
+ends is kept as a partial candle (``MinuteCandles.until``): the replay shows it forming until the
+recording's last tick and never closes it.
 """
 
 from __future__ import annotations
 
-import gzip
+import logging
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -51,17 +69,22 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from ..binance.events import Kline, parse_event
 from ..binance.streams import MINUTE_MS
 from ..market.candles import OHLCV, candle_frame
+from .candle_files import NAMES, CandleFile, candle_file, check_1m, read_candle_file
 
-#: ``SYMBOL-1m-<anything>.csv`` or ``.csv.gz``; the symbol is taken from the file name.
-FILE_NAME = re.compile(r"^(?P<symbol>[A-Z0-9]{2,20})-1m-.*\.csv(\.gz)?$")
-#: Tick recordings found in directories: ``*.hftbacktest.gz`` (a named file is also recognised by content).
-TICK_FILE_NAME = re.compile(r"\.hftbacktest\.gz$")
-#: The start of a tick recording's line: receive time in ns, a space, a JSON object.
+log = logging.getLogger(__name__)
+
+#: WebSocket recordings found in directories: ``*.ws.gz`` (``thebot-record``) and ``*.hftbacktest.gz``
+#: (a named file is also recognised by its content).
+TICK_FILE_NAME = re.compile(r"\.(?:ws|hftbacktest)\.gz$")
+#: The start of a recording's line: receive time in ns, a space, a JSON object.
 _TICK_LINE = re.compile(rb"^\d{16,20} \{")
-#: Stream kinds kept from tick recordings (Binance's names).
-TICK_KINDS = ("trade", "bookTicker")
+#: Stream kinds kept from recordings as ticks (Binance's names).
+TICK_KINDS = ("trade", "aggTrade", "bookTicker")
+#: Per kept tick kind: the field of its id (exchange order).
+_TICK_ID = {"trade": "t", "aggTrade": "a", "bookTicker": "u"}
 
 
 def _decimals(values: np.ndarray, most: int = 8) -> int:
@@ -109,23 +132,12 @@ class MinuteCandles:
         return candle_frame(self.open_time, self.ohlcv)
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    try:
-        frame = pd.read_csv(path, usecols=["open_time", *OHLCV])
-    except ValueError as exc:
-        raise ValueError(f"{path}: expected columns open_time,{','.join(OHLCV)} ({exc})") from exc
-    t = frame["open_time"].to_numpy(dtype="int64")
-    if len(t) and t.max() > 10**14:  # microseconds
-        t = t // 1000
-    return t, {name: frame[name].to_numpy(dtype="float64") for name in OHLCV}
-
-
 @dataclass(frozen=True, eq=False)
 class TickStream:
     """One symbol's recorded events of one stream kind, in exchange order.
 
     ``time``: int64 ms since the epoch, UTC, on the replay clock, non-decreasing.
-    ``ids``: int64, strictly increasing (trade id ``t`` / book update id ``u``).
+    ``ids``: int64, strictly increasing (trade id ``t`` / aggregate trade id ``a`` / book update id ``u``).
     ``payload``: the event JSON as recorded (a combined envelope's ``data``), one ``bytes`` per event.
     """
 
@@ -139,16 +151,22 @@ class TickStream:
 
 @dataclass(frozen=True, eq=False)
 class Ticks:
-    """The recorded ``trade`` and ``bookTicker`` events of one symbol.
+    """The recorded ``trade``, ``aggTrade`` and ``bookTicker`` events of one symbol.
 
-    ``streams``: ``{"trade": TickStream, "bookTicker": TickStream}`` (either may be empty).
-    ``price``/``quantity``: float64 per trade (quote currency / base asset), aligned with ``streams["trade"]``.
+    ``streams``: ``{"trade": TickStream, "aggTrade": TickStream, "bookTicker": TickStream}`` (any may be
+    empty, not all). ``price``/``quantity``: float64 per trade (quote currency / base asset), aligned with
+    ``streams[trades_kind]``, the trades the 1m candles are derived from.
     """
 
     symbol: str
     streams: dict[str, TickStream]
     price: np.ndarray
     quantity: np.ndarray
+
+    @property
+    def trades_kind(self) -> str:
+        """``"trade"`` if trades were recorded, else ``"aggTrade"`` (the same prices and quantities, grouped)."""
+        return trade_kind(len(self.streams["trade"]))
 
     @property
     def start(self) -> int:
@@ -163,7 +181,8 @@ class Ticks:
     @cached_property
     def _running(self) -> dict[str, np.ndarray]:
         """Per trade: its minute, and the high/low/volume of its minute's trades up to and including it."""
-        minute = self.streams["trade"].time - self.streams["trade"].time % MINUTE_MS
+        time = self.streams[self.trades_kind].time
+        minute = time - time % MINUTE_MS
         by_minute = pd.DataFrame({"p": self.price, "q": self.quantity}).groupby(minute)
         return {"minute": minute, "high": by_minute["p"].cummax().to_numpy(),
                 "low": by_minute["p"].cummin().to_numpy(), "volume": by_minute["q"].cumsum().to_numpy()}
@@ -171,7 +190,7 @@ class Ticks:
     def candle_at(self, open_time: int, at: int) -> tuple[float, float, float, float]:
         """``(close, high, low, volume)`` of the 1m candle opened at ``open_time`` (ms), from its trades
         with trade time <= ``at`` (ms), but at least its first trade. ``IndexError`` if it has no trade."""
-        time, run = self.streams["trade"].time, self._running
+        time, run = self.streams[self.trades_kind].time, self._running
         first, stop = np.searchsorted(time, [open_time, open_time + MINUTE_MS])
         if first == stop:
             raise IndexError(f"{self.symbol}: no trade in the minute opened at {open_time}")
@@ -192,59 +211,118 @@ class Ticks:
         return MinuteCandles(self.symbol, minute[starts], ohlcv, np.ones(len(starts), dtype=bool), self.end - 1)
 
 
+def trade_kind(trades: int) -> str:
+    """The stream that 1m candles are derived from: ``"trade"`` when there are ``trades`` (a count), else
+    ``"aggTrade"``."""
+    return "trade" if trades else "aggTrade"
+
+
 def is_tick_file(path: Path) -> bool:
-    """True for ``*.hftbacktest.gz`` and for a (gzip or plain) file whose first line is
+    """True for ``*.ws.gz`` and ``*.hftbacktest.gz``, and for a (gzip or plain) file whose first line is
     ``<receive time ns> {JSON}``. ``OSError`` if the file cannot be read."""
     if TICK_FILE_NAME.search(path.name):
         return True
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    try:
-        with (gzip.open if gzipped else open)(path, "rb") as f:
-            return bool(_TICK_LINE.match(f.readline(64)))
-    except (OSError, EOFError):
-        return False
+    for _, line in _read_lines(path, warn=False):
+        return bool(_TICK_LINE.match(line))
+    return False
 
 
-def _read_ticks(path: Path) -> dict[str, dict[str, list]]:
-    """``{symbol: {kind: [(time_ms, id, payload, price, quantity), ...]}}`` of one tick file (see the
-    module doc; price/quantity are None for bookTickers).
+def _read_lines(path: Path, warn: bool = True) -> Iterator[tuple[int, bytes]]:
+    """``(line number, line without its newline)`` of a plain or gzip file, empty lines skipped.
 
-    Raises ``ValueError`` for a line that is not ``<int ns> <JSON object>`` or a kept event lacking
-    ``s``, ``t``/``T``/``p``/``q`` (trade) or ``u`` (bookTicker).
+    A gzip file may hold several members, read one after the other. A file cut off by a crash, or
+    still being written, ends with an incomplete member (or bytes that are no gzip member): it is read
+    up to its last complete line, and (``warn``) a warning names the file and the line.
     """
     with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
+        if f.read(2) != b"\x1f\x8b":
+            f.seek(0)
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    yield n, line.rstrip(b"\r\n")
+            return
+        f.seek(0)
+        n, rest, member, fed, problem = 0, b"", zlib.decompressobj(wbits=31), False, None
+        while problem is None and (chunk := f.read(1 << 20)):
+            out = []
+            while chunk:
+                try:
+                    out.append(member.decompress(chunk))
+                except zlib.error as exc:
+                    problem = f"corrupt gzip data ({exc})"
+                    break
+                fed = True
+                if member.eof:
+                    chunk, member, fed = member.unused_data, zlib.decompressobj(wbits=31), False
+                else:
+                    chunk = b""
+            lines = (rest + b"".join(out)).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                n += 1
+                if line.strip():
+                    yield n, line.rstrip(b"\r")
+        if problem is None and fed:
+            problem = "the last gzip member is incomplete"
+        if problem is None and rest.strip():
+            yield n + 1, rest.rstrip(b"\r")  # a complete file may lack the final newline
+        elif problem is not None and warn:
+            log.warning("%s: %s (cut off while being written?): read up to line %d, its last complete line%s",
+                        path, problem, n, ", an incomplete line after it dropped" if rest else "")
+
+
+def _read_recording(path: Path) -> tuple[dict[str, dict[str, list]], dict[str, list[Kline]]]:
+    """The kept content of one WebSocket recording (see the module doc): ``({symbol: {kind: [(time_ms,
+    id, payload, price, quantity), ...]}}, {symbol: [closed 1m Kline, ...]})`` (price/quantity are None
+    for bookTickers).
+
+    Raises ``ValueError`` for a line that does not start with ``<int ns> ``; frames that are not JSON or
+    kept events lacking a field are skipped and counted (one warning per file).
+    """
     events: dict[str, dict[str, list]] = {}
+    klines: dict[str, list[Kline]] = {}
     books, offsets = [], []
-    with (gzip.open if gzipped else open)(path, "rb") as f:
-        for n, line in enumerate(f, 1):
-            stamp, _, text = line.partition(b" ")
-            if not line.strip():
+    malformed, first_bad = 0, None
+    for n, line in _read_lines(path):
+        stamp, _, text = line.partition(b" ")
+        try:
+            received = int(stamp) // 1_000_000
+        except ValueError:
+            raise ValueError(f"{path}:{n}: expected '<receive time ns> <Binance combined-stream JSON>', "
+                             f"got {line[:60]!r}") from None
+        try:
+            msg = orjson.loads(text)
+            if not isinstance(msg, dict) or "stream" not in msg:  # a REST snapshot, a control reply
                 continue
-            try:
-                received, msg = int(stamp) // 1_000_000, orjson.loads(text)
-                if "stream" not in msg:  # the REST depth snapshot
-                    continue
-                data, kind = msg["data"], msg["stream"].partition("@")[2]
-                if kind == "trade":
-                    event = (int(data["T"]), int(data["t"]), orjson.dumps(data), float(data["p"]), float(data["q"]))
-                    events.setdefault(data["s"], {}).setdefault("trade", []).append(event)
-                elif kind == "bookTicker":
-                    books.append((data["s"], received, int(data["u"]), orjson.dumps(data)))
-                if "E" in data:
-                    offsets.append(int(data["E"]) - received)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(f"{path}:{n}: expected '<receive time ns> <Binance combined-stream JSON>' "
-                                 f"({type(exc).__name__}: {exc})") from exc
+            data, kind = msg["data"], msg["stream"].partition("@")[2]
+            event_time = int(data["E"]) if "E" in data else None
+            if kind in ("trade", "aggTrade"):
+                event = (int(data["T"]), int(data[_TICK_ID[kind]]), orjson.dumps(data),
+                         float(data["p"]), float(data["q"]))
+                events.setdefault(data["s"], {}).setdefault(kind, []).append(event)
+            elif kind == "bookTicker":
+                books.append((data["s"], received, int(data["u"]), orjson.dumps(data)))
+            elif kind == "kline_1m" and data["k"]["x"] is True:
+                kline = parse_event(data)
+                if type(kline) is not Kline or kline.interval != "1m":
+                    raise ValueError(f"a {type(kline).__name__} on stream {msg['stream']}")
+                klines.setdefault(kline.symbol, []).append(kline)
+            if event_time is not None:
+                offsets.append(event_time - received)
+        except (ValueError, KeyError, TypeError, AttributeError):  # MalformedMessage is a ValueError
+            malformed += 1
+            first_bad = first_bad or n
+    if malformed:
+        log.warning("%s: %d malformed frame(s) skipped (recorded as received), the first on line %d",
+                    path, malformed, first_bad)
     offset = int(np.median(offsets)) if offsets else 0
     for symbol, received, u, payload in books:
         events.setdefault(symbol, {}).setdefault("bookTicker", []).append((received + offset, u, payload, None, None))
-    return events
+    return events, klines
 
 
 def _ticks(symbol: str, parts: list[dict[str, list]]) -> Ticks:
-    """One symbol's ticks from several files' ``_read_ticks`` results: each stream sorted by id and
+    """One symbol's ticks from several files' ``_read_recording`` events: each stream sorted by id and
     de-duplicated on it (first kept), its times made non-decreasing."""
     streams, kept = {}, {}
     for kind in TICK_KINDS:
@@ -254,10 +332,18 @@ def _ticks(symbol: str, parts: list[dict[str, list]]) -> Ticks:
         keep = order[np.r_[True, ids[order][1:] != ids[order][:-1]]] if len(ids) else order
         kept[kind] = [events[i] for i in keep]
         time = np.array([e[0] for e in kept[kind]], dtype="int64")
-        streams[kind] = TickStream(np.maximum.accumulate(time), ids[keep], [e[2] for e in kept[kind]])
-    price = np.array([e[3] for e in kept["trade"]], dtype="float64")
-    quantity = np.array([e[4] for e in kept["trade"]], dtype="float64")
+        streams[kind] = TickStream(np.maximum.accumulate(time) if len(time) else time, ids[keep],
+                                   [e[2] for e in kept[kind]])
+    trades = kept[trade_kind(len(kept["trade"]))]
+    price = np.array([e[3] for e in trades], dtype="float64")
+    quantity = np.array([e[4] for e in trades], dtype="float64")
     return Ticks(symbol, streams, price, quantity)
+
+
+def _kline_candles(klines: list[Kline]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(open_time, ohlcv)`` of recorded closed 1m klines, in recorded order."""
+    t = np.array([k.open_time for k in klines], dtype="int64")
+    return t, {name: np.array([getattr(k, name) for k in klines], dtype="float64") for name in OHLCV}
 
 
 def _overlay(recorded: MinuteCandles | None, derived: MinuteCandles) -> MinuteCandles:
@@ -288,8 +374,9 @@ def _merge(symbol: str, parts: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -
 class Recording(Mapping[str, MinuteCandles]):
     """Symbol -> its 1m candles (a read-only mapping), e.g. ``recording["BTCUSDT"]``; plus ``ticks``.
 
-    ``candles``: candles read from files. ``ticks``: recorded trade/bookTicker events; a symbol with
-    ticks gets candles derived from its trades where ``candles`` lack the minute (see the module doc).
+    ``candles``: candles read from files or recorded closed klines. ``ticks``: recorded trade, aggTrade and
+    bookTicker events; a symbol with trades gets candles derived from them where ``candles`` lack the minute
+    (see the module doc).
     Raises ``ValueError`` when no symbol has candles, or a symbol's ticks yield no candle (no trade
     after the recording's first, partial minute) and no candle file covers it.
     """
@@ -300,8 +387,8 @@ class Recording(Mapping[str, MinuteCandles]):
         for symbol, t in self._ticks.items():
             by_symbol[symbol] = _overlay(by_symbol.get(symbol), t.candles())
             if not len(by_symbol[symbol]):
-                raise ValueError(f"{symbol}: the tick recording has no trade after its first (partial) minute, "
-                                 "so no 1m candle can be derived from it")
+                raise ValueError(f"{symbol}: the tick recording has no closed 1m kline and no trade (or aggTrade) "
+                                 "after its first (partial) minute, so it has no 1m candle")
         self._candles = dict(sorted(by_symbol.items()))
         if not self._candles:
             raise ValueError("a recording needs at least one symbol with candles")
@@ -312,44 +399,73 @@ class Recording(Mapping[str, MinuteCandles]):
         data = files("thebot_panel.data")
         parts: dict[str, list] = {}
         for item in sorted(data.iterdir(), key=lambda i: i.name):
-            if match := FILE_NAME.match(item.name):
+            named = candle_file(Path(item.name))
+            if named is not None and named.interval == "1m":
                 with as_file(item) as path:
-                    parts.setdefault(match["symbol"], []).append(_read_csv(path))
+                    symbol, t, ohlcv = read_candle_file(CandleFile(path, named.symbol, named.interval, named.kind))
+                parts.setdefault(symbol, []).append((t, ohlcv))
         return cls(_merge(symbol, p) for symbol, p in parts.items())
 
     @classmethod
     def from_paths(cls, paths: str | Path | Iterable[str | Path]) -> Recording:
-        """Load files and/or directories: candle files ``SYMBOL-1m-*.csv[.gz]`` and tick recordings
-        (``*.hftbacktest.gz``, or a named file recognised by its content); a directory contributes the
-        files whose names match those patterns.
+        """Load files and/or directories of the kinds the module doc lists: candle files (ours, Binance's
+        archives, freqtrade's: ``replay.candle_files``) and WebSocket recordings (``*.ws.gz`` from
+        ``thebot-record``, ``*.hftbacktest.gz``, or a named file recognised by its content). A directory
+        contributes its files whose names match (not its subdirectories' files); its candle files of an
+        interval other than 1m are skipped (logged), while a named one is refused.
 
-        Several files of one symbol are merged. Raises ``FileNotFoundError`` for a missing path and
-        ``ValueError`` for a file whose name, columns or lines do not fit, or when no file is found.
+        Several files of one symbol are merged: candles from candle files and recorded closed klines (in
+        file name order, the first kept per open time), then candles derived from trades where those lack
+        the minute. Raises ``FileNotFoundError`` for a missing path and ``ValueError`` naming the file for
+        a name, columns or lines that do not fit, or when no file is found.
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
         paths = list(map(Path, paths))
-        found: list[Path] = []
+        found: list[tuple[Path, CandleFile | None]] = []
+        skipped: list[Path] = []
         for p in paths:
             if p.is_dir():
-                found += sorted(f for f in p.iterdir() if FILE_NAME.match(f.name) or TICK_FILE_NAME.search(f.name))
+                for f in sorted(p.iterdir()):
+                    named = candle_file(f)
+                    if named is not None and f.is_file():
+                        if named.interval == "1m":
+                            found.append((f, named))
+                        else:
+                            skipped.append(f)
+                    elif TICK_FILE_NAME.search(f.name) and f.is_file():
+                        found.append((f, None))
             elif p.is_file():
-                if not FILE_NAME.match(p.name) and not is_tick_file(p):
-                    raise ValueError(f"{p}: cannot tell the symbol: expected a file named SYMBOL-1m-<range>.csv[.gz] "
-                                     "or a tick recording (lines '<receive time ns> <JSON>', *.hftbacktest.gz)")
-                found.append(p)
+                named = candle_file(p)
+                if named is not None:
+                    check_1m(named)
+                elif not is_tick_file(p):
+                    raise ValueError(f"{p}: not a file the replay reads: expected {NAMES}, or a tick recording of "
+                                     "WebSocket frames (lines '<receive time ns> <JSON>': *.ws.gz, *.hftbacktest.gz)")
+                found.append((p, named))
             else:
                 raise FileNotFoundError(f"{p}: no such file or directory")
+        if skipped:
+            log.info("skipped candle files of intervals other than 1m (only 1m can be replayed): %s",
+                     ", ".join(f.name for f in skipped))
         if not found:
-            raise ValueError(f"no SYMBOL-1m-<range>.csv[.gz] or *.hftbacktest.gz file in {', '.join(map(str, paths))}")
+            other = f"; {len(skipped)} file(s) of other intervals than 1m skipped" if skipped else ""
+            raise ValueError(f"no candle file or WebSocket recording in {', '.join(map(str, paths))}: expected "
+                             f"{NAMES}, or *.ws.gz / *.hftbacktest.gz recordings{other}")
         parts: dict[str, list] = {}
         tick_parts: dict[str, list] = {}
-        for f in found:
-            if match := FILE_NAME.match(f.name):
-                parts.setdefault(match["symbol"], []).append(_read_csv(f))
-            else:
-                for symbol, events in _read_ticks(f).items():
-                    tick_parts.setdefault(symbol, []).append(events)
+        for f, named in found:
+            if named is not None:
+                symbol, t, ohlcv = read_candle_file(named)
+                parts.setdefault(symbol, []).append((t, ohlcv))
+                continue
+            events, klines = _read_recording(f)
+            if not events and not klines:
+                log.warning("%s: no closed 1m kline, trade, aggTrade or bookTicker frame in it", f)
+            for symbol, recorded in klines.items():
+                parts.setdefault(symbol, []).append(_kline_candles(recorded))
+            for symbol, kinds in events.items():
+                tick_parts.setdefault(symbol, []).append(kinds)
         return cls((_merge(symbol, p) for symbol, p in parts.items()),
                    (_ticks(symbol, p) for symbol, p in tick_parts.items()))
 
@@ -369,7 +485,7 @@ class Recording(Mapping[str, MinuteCandles]):
 
     @property
     def ticks(self) -> Mapping[str, Ticks]:
-        """Symbol -> its recorded trade/bookTicker events (read-only; empty for a candle-only recording)."""
+        """Symbol -> its recorded trade/aggTrade/bookTicker events (read-only; empty for a candle-only recording)."""
         return MappingProxyType(self._ticks)
 
     @property
@@ -397,6 +513,32 @@ class Recording(Mapping[str, MinuteCandles]):
 
     def describe(self) -> str:
         """E.g. ``"BTCUSDT, ETHUSDT 1m, 2025-07-21 → 2025-08-18"``; tick symbols are named, e.g.
-        ``"BTCUSDT 1m + trade/bookTicker ticks (BTCUSDT), 2024-08-08 → 2024-08-09"``."""
-        ticks = f" + trade/bookTicker ticks ({', '.join(self._ticks)})" if self._ticks else ""
+        ``"BTCUSDT 1m + trade/bookTicker ticks (BTCUSDT), 2024-08-08 → 2024-08-09"`` (the kinds recorded)."""
+        kinds = "/".join(k for k in TICK_KINDS if any(len(t.streams[k]) for t in self._ticks.values()))
+        ticks = f" + {kinds} ticks ({', '.join(self._ticks)})" if self._ticks else ""
         return f"{', '.join(self.symbols)} 1m{ticks}, {self.dates}"
+
+
+def load_candles(paths: str | Path | Iterable[str | Path], symbols: Iterable[str] | None = None
+                 ) -> dict[str, pd.DataFrame]:
+    """The closed 1m candles of every symbol in ``paths`` (any file or directory ``Recording.from_paths``
+    reads: candle files, Binance archives, freqtrade candles, WebSocket recordings), for a backtest or a
+    sweep; only ``symbols`` (e.g. ``["BTCUSDT"]``) if given.
+
+    Returns ``{symbol: frame}``: the frame is indexed by ``open_time`` (a UTC ``DatetimeIndex``, the
+    candle's open, strictly increasing, gaps kept as gaps) with float64 columns ``open``, ``high``,
+    ``low``, ``close`` (quote asset) and ``volume`` (base asset). A tick recording's last, partial minute
+    is not a closed candle and is left out. Raises what ``from_paths`` raises, and ``ValueError`` naming a
+    wanted symbol that is not there.
+    """
+    recording = Recording.from_paths(paths)
+    wanted = list(recording.symbols if symbols is None else symbols)
+    missing = [s for s in wanted if s not in recording]
+    if missing:
+        raise ValueError(f"no candles of {', '.join(missing)} in {paths}: it holds {', '.join(recording.symbols)}")
+    frames = {}
+    for symbol in wanted:
+        candles = recording[symbol]
+        frame = candles.frame()
+        frames[symbol] = frame.iloc[:-1] if candles.until is not None else frame
+    return frames

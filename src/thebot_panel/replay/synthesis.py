@@ -25,16 +25,18 @@ yields no candle. Stream and REST values of a candle are identical.
 Kline fields the OHLCV recording lacks are sent as ``q``/``V``/``Q`` = ``"0"``, ``n`` = 0,
 ``f``/``L`` = -1 (see ``replay.recording``).
 
-**Ticks**: for a symbol with a tick recording, ``<symbol>@trade`` and ``<symbol>@bookTicker`` play
-the recorded events, byte for byte as recorded (``E`` included), each at its time on the replay clock
-(trade: ``T``; bookTicker: receive time moved onto the exchange clock, see ``replay.recording``),
+**Ticks**: for a symbol with a tick recording, ``<symbol>@trade``, ``<symbol>@aggTrade`` and
+``<symbol>@bookTicker`` play the recorded events of that stream (those recorded), byte for byte as
+recorded (``E`` included), each at its time on the replay clock (trade, aggTrade: ``T``; bookTicker:
+receive time moved onto the exchange clock, see ``replay.recording``),
 interleaved with the other subscribed streams in replay-time order (events due at the same ms go out
-in subscription order). Its 1m candles, where derived from the trades, play their real forming
-state: an x:false update at replay time ``t`` shows the minute's trades with ``T <= t`` (at least
-the first one), the x:true all of them, and REST shows the trades up to the clock; the recording's
-last, partial minute shows its trades up to the last tick and is never closed (no kline event of
-that symbol after its last tick). ``@aggTrade`` is not served (it is not recorded, and aggregate
-ids cannot be recovered from trades); other kinds neither.
+in subscription order). Its 1m candles, where derived from the trades (or aggTrades), play their real
+forming state: an x:false update at replay time ``t`` shows the minute's trades with ``T <= t`` (at
+least the first one), the x:true all of them, and REST shows the trades up to the clock; the
+recording's last, partial minute shows its trades up to the last tick and is never closed (no kline
+event of that symbol after its last tick). A tick stream that was not recorded is not served (an
+``@aggTrade`` cannot be made from trades: its aggregate ids are the exchange's, nor trades from
+aggTrades); other kinds (``@depth``...) neither.
 
 **24hr ticker** (``<symbol>@ticker``, every symbol, event ``24hrTicker`` with all of Binance's fields
 in its order): rolling statistics over the 1m candles opened in ``(E - 24h, E]``, the last one the
@@ -139,8 +141,8 @@ class MarketSynthesizer:
         with_ticks = ", ".join(self.recording.ticks) or "none"
         if kind not in ("kline", "ticker", *TICK_KINDS):
             raise ValueError(f"stream {name!r} is not served: the replay serves <symbol>@kline_<interval> and "
-                             "<symbol>@ticker streams, and <symbol>@trade / <symbol>@bookTicker for symbols "
-                             f"with ticks ({with_ticks})")
+                             "<symbol>@ticker streams, and <symbol>@trade / <symbol>@aggTrade / <symbol>@bookTicker "
+                             f"for symbols with those ticks recorded ({with_ticks})")
         if symbol not in self.recording:
             raise ValueError(f"unknown symbol {symbol} in {name!r}: "
                              f"the recording holds {', '.join(self.recording.symbols)}")
@@ -150,8 +152,10 @@ class MarketSynthesizer:
         if kind in TICK_KINDS:
             ticks = self.recording.ticks.get(symbol)
             if ticks is None or not len(ticks.streams[kind]):
+                served = [stream_name(symbol, k) for k in TICK_KINDS if ticks is not None and len(ticks.streams[k])]
                 raise ValueError(f"stream {name!r} is not served: {symbol} has no recorded {kind} events "
-                                 f"(its <symbol>@kline_<interval> streams are); symbols with ticks: {with_ticks}")
+                                 f"(served: {', '.join(served + [f'{symbol.lower()}@kline_<interval>'])}); "
+                                 f"symbols with ticks: {with_ticks}")
             return Stream(name, symbol, None, 0, ticks.streams[kind])
         if kind == "ticker":
             return Stream(name, symbol, None, MINUTE_MS)
