@@ -37,7 +37,7 @@ def test_sweep_ranks_the_grid_on_dask_as_the_serial_sweep_does(tmp_path, capsys)
 @pytest.mark.parametrize("argv, message", [
     (["sweep", "--param", "ema_fast=1:3"], "invalid --param 'ema_fast=1:3'"),
     (["run", "--interval", "7m"], "unknown interval '7m'"),
-    (["run", "--symbol", "XRPUSDT"], "no XRPUSDT candles in BTCUSDT, ETHUSDT 1m"),
+    (["run", "--symbol", "XRPUSDT"], "no candles of XRPUSDT in BTCUSDT, ETHUSDT 1m"),
     (["run", "--fee-bps", "-3"], "fee_bps"),
 ])
 def test_bad_options_exit_2_with_the_reason(argv, message, capsys):

@@ -29,7 +29,7 @@ def test_a_range_is_cut_by_open_time_and_paths_read_as_the_replay_reads_them(tmp
 
 
 @pytest.mark.parametrize("args, message", [
-    (("XRPUSDT",), "no XRPUSDT candles in BTCUSDT, ETHUSDT 1m, 2025-07-21 → 2025-08-18: it holds BTCUSDT, ETHUSDT"),
+    (("XRPUSDT",), "no candles of XRPUSDT in BTCUSDT, ETHUSDT 1m, 2025-07-21 → 2025-08-18: it holds BTCUSDT, ETHUSDT"),
     (("BTCUSDT", "7m"), "unknown interval '7m'"),
     (("BTCUSDT", "1m", None, "2030-01-01"), "no BTCUSDT 1m candles between 2030-01-01 and the end"),
 ])

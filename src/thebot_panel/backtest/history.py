@@ -8,7 +8,8 @@ import pandas as pd
 
 from ..binance.streams import interval_ms, normalize_symbol, validate_interval
 from ..market.candles import aggregate, candle_frame
-from ..replay import Recording
+from ..replay import Recording, load_candles
+from .engine import candle_arrays
 
 
 def load_history(symbol: str = "BTCUSDT", interval: str = "1m", data=None, start=None, end=None) -> pd.DataFrame:
@@ -16,21 +17,20 @@ def load_history(symbol: str = "BTCUSDT", interval: str = "1m", data=None, start
     recording), with open time in [``start``, ``end``] (anything ``pd.Timestamp`` reads, UTC; None: all).
 
     Returns a frame indexed by ``open_time`` (UTC) with float64 open, high, low, close, volume (quote currency
-    prices, base asset volume). ``ValueError`` for an unknown interval, a symbol the data does not hold (naming
-    those it holds) or a range with no candle; ``FileNotFoundError`` for a missing path."""
+    prices, base asset volume): the closed 1m candles (``replay.load_candles``), aggregated to ``interval`` with
+    the last bucket left out unless its last minute is there. ``ValueError`` for an unknown interval, a symbol the
+    data does not hold (naming those it holds) or a range with no candle; ``FileNotFoundError`` for a missing
+    path."""
     symbol, interval = normalize_symbol(symbol), validate_interval(interval)
     recording = data if isinstance(data, Recording) else Recording.bundled() if data is None \
         else Recording.from_paths(data)
-    if symbol not in recording:
-        raise ValueError(f"no {symbol} candles in {recording.describe()}: it holds {', '.join(recording.symbols)}")
-    candles = recording[symbol]
-    open_time, ohlcv = aggregate(candles.open_time, candles.ohlcv, interval) if interval != "1m" \
-        else (candles.open_time, candles.ohlcv)
-    frame = candle_frame(open_time, ohlcv)
-    if interval_ms(interval) > 60_000 and len(frame):  # the last bucket may still be forming in the recording
-        last = frame.index[-1].value // 1_000_000 + interval_ms(interval) - 60_000
-        if last > int(candles.open_time[-1]):
-            frame = frame.iloc[:-1]
+    minutes = load_candles(recording, [symbol])[symbol]
+    frame = minutes
+    if interval != "1m":
+        open_time, columns = candle_arrays(minutes)
+        frame = candle_frame(*aggregate(open_time, columns, interval))
+        if len(frame) and frame.index[-1] + pd.Timedelta(milliseconds=interval_ms(interval) - 60_000) > minutes.index[-1]:
+            frame = frame.iloc[:-1]  # its last minutes are not there (yet)
     frame = frame.loc[_utc(start):_utc(end)]
     if frame.empty:
         raise ValueError(f"no {symbol} {interval} candles between {start or 'the start'} and {end or 'the end'} "

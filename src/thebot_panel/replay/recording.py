@@ -519,11 +519,11 @@ class Recording(Mapping[str, MinuteCandles]):
         return f"{', '.join(self.symbols)} 1m{ticks}, {self.dates}"
 
 
-def load_candles(paths: str | Path | Iterable[str | Path], symbols: Iterable[str] | None = None
+def load_candles(paths: str | Path | Iterable[str | Path] | Recording, symbols: Iterable[str] | None = None
                  ) -> dict[str, pd.DataFrame]:
     """The closed 1m candles of every symbol in ``paths`` (any file or directory ``Recording.from_paths``
-    reads: candle files, Binance archives, freqtrade candles, WebSocket recordings), for a backtest or a
-    sweep; only ``symbols`` (e.g. ``["BTCUSDT"]``) if given.
+    reads: candle files, Binance archives, freqtrade candles, WebSocket recordings; or a ``Recording``), for a
+    backtest or a sweep; only ``symbols`` (e.g. ``["BTCUSDT"]``) if given.
 
     Returns ``{symbol: frame}``: the frame is indexed by ``open_time`` (a UTC ``DatetimeIndex``, the
     candle's open, strictly increasing, gaps kept as gaps) with float64 columns ``open``, ``high``,
@@ -531,11 +531,12 @@ def load_candles(paths: str | Path | Iterable[str | Path], symbols: Iterable[str
     is not a closed candle and is left out. Raises what ``from_paths`` raises, and ``ValueError`` naming a
     wanted symbol that is not there.
     """
-    recording = Recording.from_paths(paths)
+    recording = paths if isinstance(paths, Recording) else Recording.from_paths(paths)
     wanted = list(recording.symbols if symbols is None else symbols)
     missing = [s for s in wanted if s not in recording]
     if missing:
-        raise ValueError(f"no candles of {', '.join(missing)} in {paths}: it holds {', '.join(recording.symbols)}")
+        raise ValueError(f"no candles of {', '.join(missing)} in {recording.describe()}: it holds "
+                         f"{', '.join(recording.symbols)}")
     frames = {}
     for symbol in wanted:
         candles = recording[symbol]
