@@ -64,8 +64,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--symbols", type=_symbols, default=["BTCUSDT"], help="comma-separated, e.g. btcusdt,ethusdt")
     p.add_argument("--interval", type=_interval, default="1m", help=f"one of {' '.join(INTERVALS)}")
     p.add_argument("--speed", type=_speed, default=10.0, help="replay speed (1 = real time; default 10)")
-    p.add_argument("--replay-data", nargs="+", default=None, help="files or folders to replay: 1m kline CSVs, Binance archives, freqtrade candles, "
-                                                                 "thebot-record recordings (see README)")
+    p.add_argument("--replay-data", nargs="+", default=None,
+                   help="files or folders to replay: 1m kline CSVs, Binance archives, freqtrade candles, "
+                        "thebot-record recordings (see README)")
     p.add_argument("--replay-start", default=None, help="replay clock start, ISO 8601 UTC or ms")
     p.add_argument("--replay-url", default=None, help="use a replay server already running at this URL")
     p.add_argument("--ws-url", default=None, help="override the Binance WebSocket base URL")
