@@ -191,6 +191,9 @@ async def test_a_symbol_added_while_running_is_subscribed_and_warmed_up_and_an_u
         await wait_for(lambda: book.last_closed_open_time > last)   # and it goes on live
         assert "ethusdt@ticker" in hub.socket.streams   # with its 24 h figures, as the symbols given at start
         await wait_for(lambda: hub.get("ETHUSDT", "1m").day()[2] == "@ticker")
+        assert hub.symbols == ["BTCUSDT", "ETHUSDT"]      # the views list it
+        eth = hub.get("ETHUSDT", "1m")                    # the paper portfolio follows its prices
+        await wait_for(lambda: hub.services.portfolio.last_price("ETHUSDT") == eth.price)
     finally:
         await hub.stop()
 

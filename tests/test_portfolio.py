@@ -4,7 +4,6 @@ orders, following real signals of a real graph, the SQLite reload after a restar
 import dataclasses
 import math
 import sqlite3
-from types import SimpleNamespace
 
 import pytest
 from recorded import feed, klines_of
@@ -112,12 +111,11 @@ def test_a_buy_beyond_the_cash_fee_included_and_a_sell_beyond_the_position_are_r
 
 
 def signals_graph(portfolio):
-    """A real MarketGraph (the hub's default indicators and rules) and a hub-like object the portfolio follows."""
+    """A real MarketGraph (the hub's default indicators and rules) the portfolio follows."""
     source = Stream(asynchronous=True)
     indicators = default_indicators()
     graph = MarketGraph(source, "BTCUSDT", "1m", indicators, default_rules(indicators), AlertManager())
-    hub = SimpleNamespace(graphs={("BTCUSDT", "1m"): graph}, interval="1m")
-    return source, graph, portfolio.follow(hub)
+    return source, graph, portfolio.follow(graph)
 
 
 

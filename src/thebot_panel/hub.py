@@ -114,7 +114,6 @@ class FeedHub(param.Parameterized):
         self._started: asyncio.Task | None = None
         for symbol in self.symbols:
             self.open(symbol, self.interval)
-        self.portfolio_sinks = self.services.portfolio.follow(self)
 
     @classmethod
     def shared(cls, **config) -> FeedHub:
@@ -145,7 +144,7 @@ class FeedHub(param.Parameterized):
             self.graphs[key] = MarketGraph(self.source_stream, *key, indicators, default_rules(indicators),
                                            self.services.alerts, aggregator, trend, metrics=self.metrics,
                                            history=self.history)
-            self.services.follow(self.graphs[key])
+            self.services.follow(self.graphs[key], trade=key[1] == self.interval)
             if self.socket is not None:
                 self.backfill.follow(self.graphs[key])
                 self._spawn(self._add_market(key))
@@ -221,8 +220,8 @@ class FeedHub(param.Parameterized):
                 self.socket.clock_window_ms = CLOCK_WINDOW_MS * max(1.0, self.speed)
 
     async def add_symbol(self, symbol: str) -> str:
-        """Validate ``symbol`` against the source's exchangeInfo and create its market at the hub's interval
-        (subscribed and warmed up once started); returns it upper-cased. ``ValueError`` saying why for a
+        """Validate ``symbol`` against the source's exchangeInfo, create its market at the hub's interval
+        (subscribed and warmed up once started) and add it to ``symbols``; returns it upper-cased. ``ValueError`` saying why for a
         malformed, unlisted or halted symbol, or before the source is known."""
         symbol = normalize_symbol(symbol)
         if (symbol, self.interval) not in self.graphs:
@@ -230,6 +229,9 @@ class FeedHub(param.Parameterized):
                 raise ValueError(f"cannot add {symbol} yet: the feed is still starting")
             await self.rest.validate_symbols([symbol])
             self.open(symbol, self.interval)
+        if symbol not in self.symbols:
+            with param.edit_constant(self):
+                self.symbols = [*self.symbols, symbol]  # the views list the hub's symbols
         return symbol
 
     def _on_status(self, status: Status) -> None:

@@ -322,14 +322,10 @@ class PaperPortfolio(param.Parameterized):
         self.counters["followed"] += 1
         return fill
 
-    def follow(self, hub) -> list:
-        """Sink the klines of every hub market at ``hub.interval`` into ``on_kline`` and its branch's signals into
+    def follow(self, market) -> list:
+        """Sink a market's klines (a ``MarketGraph``) into ``on_kline`` and its hub branch's signals into
         ``on_signal``. Returns the sinks (``destroy()`` them to stop)."""
-        sinks = []
-        for (symbol, interval), graph in list(hub.graphs.items()):
-            if interval == hub.interval:
-                sinks += [graph.klines.sink(self.on_kline), graph.branch.signals.sink(self.on_signal)]
-        return sinks
+        return [market.klines.sink(self.on_kline), market.branch.signals.sink(self.on_signal)]
 
     # --- reading --------------------------------------------------------------------------------
     def position(self, symbol: str) -> Position:

@@ -39,6 +39,7 @@ class Services:
         self.broadcast_port = broadcast_port
         self.broadcaster: Broadcaster | None = None
         self._markets: list = []
+        self._portfolio_sinks: list = []
         self._expiry: asyncio.Task | None = None
 
     @classmethod
@@ -50,9 +51,13 @@ class Services:
         return cls(db_path or env.get("THEBOT_DB") or default_path(), Notifier.from_config(notify_config, env),
                    news_urls if news_urls is not None else feeds_from_env(env), broadcast_port)
 
-    def follow(self, market) -> None:
-        """Broadcast a market's closed candles and signals (now if the broadcast runs, else once it starts)."""
+    def follow(self, market, trade: bool = True) -> None:
+        """Broadcast a market's closed candles and signals (now if the broadcast runs, else once it starts), and,
+        if ``trade``, let the paper portfolio follow its prices and signals (the hub's own interval, not the higher
+        one that confirms the trend)."""
         self._markets.append(market)
+        if trade:
+            self._portfolio_sinks += self.portfolio.follow(market)
         if self.broadcaster is not None:
             self.broadcaster.follow(market)
 
