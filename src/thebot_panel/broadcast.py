@@ -1,4 +1,4 @@
-"""The event broadcast: the pipeline's events as JSON text frames to external websocket clients.
+"""The event broadcast: the stream graph's events as JSON text frames to external websocket clients.
 
 Endpoint: ``ws://<host>:<port>/events`` (``Broadcaster.url`` once started). Any other path is refused
 with HTTP 404 before the websocket handshake. Clients send nothing; websockets' default pings keep the
@@ -32,7 +32,7 @@ latest one is also sent first to every client that connects::
 
 Dropping: each client has a bounded queue (``max_queue`` frames). ``publish`` never waits: when a
 client's queue is full, its oldest frame is dropped to make room and counted in ``stats()["dropped"]``,
-so a slow or stalled client loses events but never slows the pipeline or the other clients.
+so a slow or stalled client loses events but never slows the stream graph or the other clients.
 Never sent at all: forming candle updates, indicator values, ``Recomputed`` markers, other records.
 """
 
@@ -65,7 +65,7 @@ _CANDLE_FIELDS = ("symbol", "interval", "open_time", "close_time", "open", "high
 
 
 def encode(event) -> dict | None:
-    """The JSON object of one pipeline event (shapes in the module doc), or None if it is not broadcast.
+    """The JSON object of one graph event (shapes in the module doc), or None if it is not broadcast.
 
     ``CandleUpdate`` (or an ``Analysis`` row, by its candle) → ``candle_closed`` if closed, None while
     forming; ``Signal`` → ``signal``; ``Alert`` → ``alert``; a dict with a ``"type"`` (``status_event``)
@@ -128,7 +128,7 @@ class _Client:
 
 
 class Broadcaster:
-    """Websocket server publishing pipeline events to every client on ``/events`` (see the module doc).
+    """Websocket server publishing the graph's events to every client on ``/events`` (see the module doc).
 
     ``await start()``, then ``publish(event)`` from the event loop's thread (the stream graph's sinks run
     there), ``await stop()`` to close every client with code 1001. Wiring, one line each:
@@ -194,7 +194,7 @@ class Broadcaster:
             log.exception("cannot broadcast %r; skipped", event)
 
     def follow(self, market) -> list:
-        """Publish a ``MarketGraph``'s closed candles and its hub branch's signals, in pipeline order
+        """Publish a ``MarketGraph``'s closed candles and its hub branch's signals, in graph order
         (a candle, then the signals it fired). Returns the sinks; ``destroy()`` them to stop."""
         return [market.branch.signals.sink(self.publish)]
 

@@ -4,7 +4,7 @@ best bid/ask and spread, signals today, last update age, and the feed latency.""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,7 +50,6 @@ class _Seen:
     latency_ms: float = float("nan")  # receive time - exchange event time, wall-clock ms
     ticker: Ticker24h | None = None
     book: BookTicker | None = None
-    by_interval: dict = field(default_factory=dict)
 
 
 class MarketMetrics:

@@ -114,6 +114,45 @@ def test_session_branch_is_detached_on_destroy(halt_recording):
     assert len([x for x in sink if type(x) is Analysis]) == 30 and len(graph.book) == 320
 
 
+def test_a_branch_refused_for_a_missing_series_leaves_nothing_running_and_destroy_twice_is_harmless(
+        halt_recording):
+    source, graph, _ = build()
+    feed(source, klines_of(halt_recording.head(100)))
+    with pytest.raises(ValueError, match="needs series 'ema_50'"):
+        graph.add_branch({"ema": SMA(period=7)}, [Crossover(fast="sma_7", slow="ema_50")])
+    assert len(graph.indicators.computations) == 5 and graph.branches == [graph.branch]
+    branch = graph.add_branch({"sma": SMA(period=7)}, [])
+    branch.destroy()
+    branch.destroy()
+    assert len(graph.indicators.computations) == 5 and graph.branches == [graph.branch]
+
+
+def test_a_failing_sink_of_one_session_does_not_keep_a_candle_from_the_others(halt_recording, caplog):
+    source, graph, _ = build()
+    feed(source, klines_of(halt_recording.head(100)))
+    broken = graph.add_branch({"sma": SMA(period=7)}, [])
+    failing = broken.signals.each(lambda x: 1 / 0)
+    later = graph.add_branch({"sma": SMA(period=9)}, [])
+    seen = later.signals.sink_to_list()
+    feed(source, klines_of(halt_recording.iloc[100:110]))
+    assert failing.errors == 30 + 10 and "ZeroDivisionError" in caplog.text   # every update and Evaluated
+    assert len([x for x in seen if type(x) is Analysis and x.candle.closed]) == 10 and len(later.column("sma")) == 110
+
+
+def test_a_stream_frame_keeps_its_columns_and_follows_a_parameter_change(halt_recording):
+    source, graph, _ = build()
+    feed(source, klines_of(halt_recording.head(100)))
+    branch = graph.add_branch({"sma": SMA(period=7)}, [])
+    rows = branch.stream_frame().stream.sink_to_list()
+    feed(source, klines_of(halt_recording.iloc[100:101]))
+    branch.indicators["sma"].period = 3
+    feed(source, klines_of(halt_recording.iloc[101:102]))
+    assert [list(r.columns) for r in rows] == [["open", "high", "low", "close", "volume", "sma_7"]] * 2
+    closes = halt_recording.close.to_numpy()
+    assert rows[0]["sma_7"].iloc[0] == pytest.approx(closes[94:101].mean(), rel=1e-12)
+    assert rows[1]["sma_7"].iloc[0] == pytest.approx(closes[99:102].mean(), rel=1e-12)  # the new parameters
+
+
 def test_warm_up_after_live_candles_recomputes_every_node(halt_recording):
     source, graph, _ = build()
     klines = klines_of(halt_recording.head(500))

@@ -1,7 +1,7 @@
 """The market-data socket client: one websockets connection to Binance's combined stream endpoint.
 
 It knows websockets and Binance's protocol, nothing of candles. Events are parsed once here
-(``events.parse_message``) and put on a bounded queue that the pipeline drains; after every
+(``events.parse_message``) and put on a bounded queue that the hub drains into the stream graph; after every
 (re)connection a ``Connected`` marker is queued first, so the consumer can look for what was missed.
 
 Protocol facts honoured (Binance spot WebSocket docs): combined URL ``/stream?streams=a/b``;
@@ -413,7 +413,7 @@ class MarketSocket:
     Reconnects soon (0.5–1.5 s) on ``serverShutdown``, at once before the 24-hour limit and when no message
     arrived for ``watchdog_timeout`` seconds. Never more than ``budget`` (a ``ConnectionBudget``) attempts per 5
     minutes: beyond it, it waits and says so in ``error``. ``queue_size`` bounds the queue between socket and
-    pipeline (overflow policy: see module docstring). Read events with ``await get()``.
+    stream graph (overflow policy: see module docstring). Read events with ``await get()``.
 
     ``status`` is the worst of the connections' (CONNECTED only when all are), ``error`` the first error of a
     connection that is not connected, ``connected_at`` the ``time.monotonic()`` of the latest connection.

@@ -6,6 +6,6 @@
 - ``graph``: the per-market graph (candles → shared indicator computations → per-branch signal nodes), the
   branches sessions hang off it, and the read API views use (``MarketGraph.tail``, ``latest_signal``, …).
 
-Import the modules, not this package: the signal layer reads ``messages`` and ``node`` while ``graph`` builds on
-the signal layer.
+Import the modules, not this package (it imports nothing): ``graph`` builds on the indicator and signal layers,
+which know nothing of this one.
 """

@@ -93,11 +93,6 @@ class Columns:
         columns.last_open_time = int(open_time[-1]) if n else None
         return columns
 
-    def set_column(self, name: str, values: np.ndarray) -> None:
-        """Replace one column's values (same length as the columns)."""
-        self._write()
-        self._values[self._start:self._size, self.names.index(name)] = values
-
     def __len__(self) -> int:
         self._write()
         return self._size - self._start

@@ -6,10 +6,11 @@ Reading left to right (one ``route`` per source, so an event costs one dict look
           .candles(book)                                     # CandleUpdate: a closed or forming candle
           .indicate(book)                                    # Analysis: every indicator any branch shows, once
           .signal(branch, rules)                             # Analysis + Signal records + Evaluated, per branch
-          .confluence(...) / .filter(is_signal).sink(alerts.on_signal)
+          .confluence(branch, aggregator, trend)             # + one Confluence per closed candle (the hub's branch)
+    branch.signals.filter(is_signal).each(alerts.on_signal)  # the hub branch's signals raise alerts
 
-The ``indicate`` node computes each distinct indicator (class and parameters) once per candle update for every
-branch that shows it: the hub's alerts, every browser tab, every notebook cell. A ``Branch`` is a session's view
+The ``indicate`` node computes each distinct indicator (class and parameters) once per closed candle for every
+branch that shows it (a forming candle's values when something reads them): the hub's alerts, every browser tab, every notebook cell. A ``Branch`` is a session's view
 of it: its own indicator objects by key (the widgets edit them), the shared computations they map to, and its own
 signal node with its rules. When a session changes a parameter, its branch moves that key to the computation of
 the new parameters (computed over the book's history at once if no other branch has it) and tells only its own
@@ -173,6 +174,8 @@ class indicate(Node):
     def update(self, x, who=None, metadata=None):
         if x.kind != "closed":  # provisional values are computed when read (Analysis.values)
             analysis = Analysis(x, None, self)
+            if len(self._unread) >= 4096:  # a long candle (1d: ~43,000 updates): keep only the messages still held
+                self._unread = [ref for ref in self._unread if ref() is not None]
             self._unread.append(weakref.ref(analysis))
             return self._emit(analysis, metadata)
         self._settle()
@@ -203,6 +206,9 @@ class Branch:
         self.computations: dict[str, Computation] = {}
         self._indicators: dict = {}
         self._watchers: dict = {}
+        available = [*OHLCV, *(column for indicator in indicators.values() for column in indicator.columns)]
+        for rule in rules:
+            rule.validate(available)  # ValueError naming a series the branch does not have, before anything runs
         for key, indicator in indicators.items():
             self._attach(key, indicator)
         self.signals = market.indicators.signal(self, rules, max_signals=max_signals)
@@ -279,18 +285,20 @@ class Branch:
     def stream_frame(self) -> StreamingDataFrame:
         """This branch's closed candles as a ``streamz.dataframe.DataFrame``: one single-row pandas frame per closed
         candle, index ``open_time`` (UTC), float64 columns open, high, low, close, volume, then the indicator
-        columns named for the parameters at this call (e.g. ``rsi_14``, ``ema_50``, ``macd_12_26_9``).
+        columns named for the parameters at this call (e.g. ``rsi_14``, ``ema_50``, ``macd_12_26_9``); they keep
+        those names (the frame's schema) when a parameter changes later, and carry the new parameters' values.
 
         The values are the ones the indicator node computed for the graph (nothing is computed twice); building
         the row costs about 0.1 ms per closed candle. Forming updates and ``Recomputed`` markers are not emitted."""
-        labels = self.labels()
-        columns = [*OHLCV, *labels.values()]
+        named = self.labels()   # key → the column name it has in this frame
+        columns = [*OHLCV, *named.values()]
         example = candle_frame(np.empty(0, dtype="int64"), {c: np.empty(0) for c in columns})
 
         def row(analysis: Analysis) -> pd.DataFrame:
             k = analysis.candle.kline
             values = {"open": [k.open], "high": [k.high], "low": [k.low], "close": [k.close], "volume": [k.volume]}
-            values.update((column, [analysis.values[column]]) for column in labels.values())
+            now = self.labels()  # a key removed since gives NaN
+            values.update((column, [analysis.values.get(now.get(key), np.nan)]) for key, column in named.items())
             return candle_frame(np.array([k.open_time]), values)
 
         return StreamingDataFrame(self.signals.filter(_is_closed_analysis).map(row), example=example)
@@ -308,6 +316,9 @@ class Branch:
         self.signals.update(Recomputed(key))
 
     def destroy(self) -> None:
+        """Detach the branch (its computations stop with their last user); a second call does nothing."""
+        if self not in self.market.branches:
+            return
         for key in list(self._indicators):
             self._detach(key)
         self.signals.destroy()

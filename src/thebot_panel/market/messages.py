@@ -41,9 +41,13 @@ class Analysis:
 
 @dataclass(slots=True)
 class Recomputed:
-    """A node recomputed its whole history (a parameter changed, history loaded): readers reload."""
+    """A node recomputed its whole history (a parameter changed, history loaded): readers reload.
 
-    node: object  # the streamz node that recomputed
+    ``node`` says why: the branch key whose indicator changed (``"ema_fast"``), or the node that recomputed (the
+    market's ``indicate`` node after a history load, a ``signal`` or ``confluence`` node after a rule or
+    aggregator parameter changed)."""
+
+    node: object
 
 
 @dataclass(slots=True)

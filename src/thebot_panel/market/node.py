@@ -12,8 +12,13 @@ one dict lookup per event, whatever the number of markets, where a ``filter`` pe
 
 from __future__ import annotations
 
+import logging
+
 from streamz import Stream
 from streamz.orderedweakset import OrderedSet
+
+
+log = logging.getLogger(__name__)
 
 
 class _Downstreams(OrderedSet):
@@ -101,11 +106,17 @@ class select(Node):
 @Stream.register_api()
 class each(Node):
     """Sink node: calls ``func(x)`` for every element (a plain function: its result is ignored) and emits
-    nothing. Keep a reference to it (or ``destroy()`` it): unlike ``sink``, streamz does not hold it."""
+    nothing. An exception in ``func`` is logged and counted in ``errors``: one failing view or service does not
+    keep the element from the graph's other sinks. Keep a reference to it (or ``destroy()`` it): unlike ``sink``,
+    streamz does not hold it."""
 
     def __init__(self, upstream, func, **kwargs):
-        self.func = func
+        self.func, self.errors = func, 0
         super().__init__(upstream, **kwargs)
 
     def update(self, x, who=None, metadata=None):
-        self.func(x)
+        try:
+            self.func(x)
+        except Exception:
+            self.errors += 1
+            log.exception("sink %r failed on a %s; the graph goes on", self.func, type(x).__name__)

@@ -232,7 +232,7 @@ class HigherTrend:
     def _series(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Open times (int64 ms), fast and slow values of the closed higher candles.
 
-        A branch is read through its nodes' histories, not ``frame()``, which builds a whole frame
+        A branch is read through its computations' histories (``Branch.column``), not ``frame()``, which builds a whole frame
         (~30 ms) on every call.
         """
         if isinstance(self.source, pd.DataFrame):
