@@ -118,6 +118,12 @@ async def test_indicator_table_equals_batch_computations_per_symbol_and_follows_
     pd.testing.assert_frame_equal(compare.values.value,
                                   expected_table(live_hub, ["ATR", "STOCH"], ["SOLUSDT", "LINKUSDT"]),
                                   check_names=False, rtol=1e-12)
+    # the table is one branch per compared market, on the market's shared indicator node; none is left behind
+    sol, ada = live_hub.get("SOLUSDT", live_hub.interval), live_hub.get("ADAUSDT", live_hub.interval)
+    assert len(sol.branches) == 2 and ada.branches == [ada.branch]
+    assert {spec[0].__name__ for spec in sol.indicators.computations} >= {"ATR", "STOCH"}
+    compare.close()
+    assert sol.branches == [sol.branch] and len(sol.indicators.computations) == 5
 
 
 def test_start_is_counted_back_from_the_newest_candle_of_the_selected_symbols(tmp_path):

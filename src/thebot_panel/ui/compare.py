@@ -1,9 +1,9 @@
 """Compare markets: several symbols' closes on one chart as % change from a common start, and a table of
 the same indicators' last values side by side.
 
-Both read the hub's candle books (its symbols at its interval) on a periodic callback (``period_ms``):
-the chart streams new rows and patches the last one when only the tail changed, and the table recomputes a
-symbol in batch only when its book gained a closed candle.
+Both read the hub's markets (its symbols at its interval) on a periodic callback (``period_ms``): the chart
+streams new rows and patches the last one when only the tail changed; the table's indicators are a branch of each
+market (``MarketGraph.add_branch``), computed by the market's shared indicator node once per closed candle.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from bokeh.plotting import figure
 from .. import indicators as ind
 from ..hub import FeedHub
 from ..market.candles import candle_frame
-from . import LiveSource, LiveView
+from ..market.graph import Branch
+from . import LiveSource, LiveView, on_session_end
 from .screener import patch_table
 from .theme import GUIDE, LINE_COLORS
 
@@ -41,20 +42,6 @@ def closes_since(book, start_ms: int | None) -> pd.Series:
     if book.forming is not None and (start_ms is None or book.forming.open_time >= start_ms):
         open_time, close = np.r_[open_time, book.forming.open_time], np.r_[close, book.forming.close]
     return candle_frame(open_time, {"close": close})["close"]
-
-
-def last_values(indicator_names, frame: pd.DataFrame) -> pd.Series:
-    """Last row of each indicator (by name, default parameters) computed in batch over ``frame`` (OHLCV,
-    closed candles) with ``indicators.compute``; NaN for an empty frame. Index: the output columns, e.g.
-    ``rsi_14``, ``macd_12_26_9``, ``signal_12_26_9``, ``hist_12_26_9``."""
-    values = {}
-    for name in indicator_names:
-        indicator = ind.create(name)
-        if len(frame):
-            values.update(ind.compute(indicator, frame).iloc[-1])
-        else:
-            values.update(dict.fromkeys(indicator.columns, np.nan))
-    return pd.Series(values, dtype="float64")
 
 
 def _source_data(frame: pd.DataFrame) -> dict:
@@ -88,10 +75,29 @@ class Compare(LiveView):
             self.symbols = list(symbols)
         self.hub = hub
         self._shown: pd.DataFrame | None = None
-        self._rows: dict[str, tuple] = {}  # symbol -> ((last closed open time, candles, indicators), row)
+        self._branches: dict[str, tuple[tuple, Branch]] = {}  # symbol -> (indicator names, its branch)
+        on_session_end(self.close)
         self.plot = pn.pane.Bokeh(self._figure(), sizing_mode="stretch_width")
         self.values = pn.widgets.Tabulator(None, disabled=True, sizing_mode="stretch_width")
         self.refresh()
+
+    def _branch(self, symbol: str) -> Branch:
+        """The branch of ``symbol``'s market holding ``indicators`` (default parameters, keyed by name), made anew
+        when the names change."""
+        names = tuple(self.indicators)
+        held = self._branches.get(symbol)
+        if held is None or held[0] != names:
+            if held is not None:
+                held[1].destroy()
+            market = self.hub.get(symbol, self.hub.interval)
+            held = self._branches[symbol] = (names, market.add_branch({n: ind.create(n) for n in names}, []))
+        return held[1]
+
+    def close(self) -> None:
+        """Take the table's branches off their markets (the session ended)."""
+        for _, branch in self._branches.values():
+            branch.destroy()
+        self._branches.clear()
 
     def _book(self, symbol: str):
         return self.hub.get(symbol, self.hub.interval).book
@@ -124,21 +130,19 @@ class Compare(LiveView):
         return frame
 
     def table(self) -> pd.DataFrame:
-        """Last value of each of ``indicators`` (default parameters) per selected symbol, computed in batch over
-        the symbol's closed candles (see ``last_values``).
+        """Last committed value of each of ``indicators`` (default parameters) per selected symbol: the values at
+        its last closed candle (NaN before any).
 
         Index ``symbol``; one float64 column per indicator output, named as ``indicators.compute`` names it
         (units are the indicator's: RSI/ADX 0–100, NATR %, MACD quote currency).
         """
+        columns = [c for name in self.indicators for c in ind.create(name).columns]
         rows = {}
         for symbol in self.symbols:
-            book = self._book(symbol)
-            key = (book.last_closed_open_time, len(book), tuple(self.indicators))
-            cached = self._rows.get(symbol)
-            if cached is None or cached[0] != key:
-                cached = self._rows[symbol] = (key, last_values(self.indicators, book.frame()))
-            rows[symbol] = cached[1]
-        columns = [c for name in self.indicators for c in ind.create(name).columns]
+            _, found = self._branch(symbol).arrays(set(columns), last=1)
+            rows[symbol] = {c: found[c][-1] if len(found[c]) else np.nan for c in columns}
+        for symbol in set(self._branches) - set(self.symbols):  # no longer compared
+            self._branches.pop(symbol)[1].destroy()
         frame = pd.DataFrame.from_dict(rows, orient="index", columns=columns, dtype="float64")
         return frame.reindex(pd.Index(self.symbols, name="symbol"))
 
