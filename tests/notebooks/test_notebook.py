@@ -1,5 +1,6 @@
 """The notebooks run top to bottom in a real kernel (offline: the bundled replay), and what they compute is right:
-live.ipynb's live DataFrame has the indicator columns; explore.ipynb's batch indicators equal TA-Lib."""
+live.ipynb's live DataFrame has the indicator columns; explore.ipynb's batch indicators equal TA-Lib; research.ipynb's
+backtest, sweep and views give the figures of the library run here."""
 
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from thebot_panel.replay import Recording
 NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK = NOTEBOOKS / "live.ipynb"
 EXPLORE = NOTEBOOKS / "explore.ipynb"
+RESEARCH = NOTEBOOKS / "research.ipynb"
 
 
 def execute(path: Path, tmp_path: Path, *extra_cells: str):
@@ -84,3 +86,48 @@ def test_explore_notebook_executes_and_its_batch_indicators_equal_talib(tmp_path
     close = live["close"].to_numpy()
     assert_equals_talib(live, {"ema_12": talib.EMA(close, 12), "ema_21": talib.EMA(close, 21),
                                "rsi_14": talib.RSI(close, 14)})
+
+
+def test_research_notebook_backtest_sweep_and_views_equal_the_library(tmp_path):
+    from thebot_panel.backtest import Backtest
+    from thebot_panel.backtest.history import load_history
+    from thebot_panel.backtest.sweep import serial
+
+    dump = ("import pickle\n"
+            "pickle.dump({'metrics': result.metrics, 'trades': result.trades, 'table': swept.table,\n"
+            "             'best': swept.best, 'view': view.result.metrics, 'view_table': sweep_view.result.table,\n"
+            "             'cell': sweep_view.cell, 'cell_metrics': sweep_view.cell_result.metrics,\n"
+            "             'done': (running.done, running.total), 'progress': (sweep_view.progress.value,\n"
+            "             sweep_view.progress.max)}, open('research.pkl', 'wb'))")
+    nb = execute(RESEARCH, tmp_path, dump)
+    assert outputs(nb, "error") == []
+    assert not [o.text for o in outputs(nb, "stream") if o.name == "stderr" and ("Traceback" in o.text or
+                                                                                 "ERROR" in o.text)]
+    got = pd.read_pickle(tmp_path / "research.pkl")
+
+    # section 1: the week's backtest, as the library computes it here
+    candles = load_history("BTCUSDT", "1m", start="2025-08-01", end="2025-08-07 23:59")
+    backtest = Backtest(rules=["Crossover"], fee_bps=5)
+    expected = backtest.run(candles)
+    assert len(candles) == 7 * 1440 and got["metrics"] == expected.metrics and expected.metrics["trades"] > 100
+    pd.testing.assert_frame_equal(got["trades"], expected.trades)
+    # section 2: the 3×3 sweep on Dask, equal to the same sweep run serially (walk-forward included)
+    space = {"ema_fast.period": [5, 9, 13], "ema_slow.period": [21, 38, 55]}
+    swept = serial(candles, space, backtest, folds=2)
+    pd.testing.assert_frame_equal(got["table"], swept.table)
+    pd.testing.assert_frame_equal(got["best"], swept.best)
+    assert got["done"] == (9, 9)
+    # section 3: the views on the same week and settings show the same figures; the tapped cell its own backtest
+    assert got["view"] == expected.metrics
+    pd.testing.assert_frame_equal(got["view_table"], swept.table)
+    assert got["progress"] == (9, 9) and got["cell"] == {"ema_fast.period": 9, "ema_slow.period": 38}
+    assert got["cell_metrics"]["sharpe"] == swept.table.set_index(list(space)).loc[(9, 38), "sharpe"]
+
+    # what the cells showed: the metrics table, the equity curve, Dask's progress widget, the heatmap, the views
+    data = [o.get("data", {}) for o in outputs(nb)]
+    texts = "\n".join(d.get("text/plain", "") for d in data) + "\n".join(o.get("text", "") for o in outputs(nb))
+    assert "EMA(9)×EMA(21), long, 5 bps" in texts and "9 of 9 cells" in texts
+    assert "HoloViews(NdOverlay" in texts and "HoloViews(HeatMap" in texts
+    assert any("application/vnd.jupyter.widget-view+json" in d for d in data)   # dask's progress bar
+    assert "BacktestView(" in texts and "SweepView(" in texts
+    assert sum("application/vnd.holoviews_exec.v0+json" in d for d in data) >= 4

@@ -138,3 +138,22 @@ def test_explore_notebook_renders_offline_and_goes_live(browser, tmp_path):
         assert outside == []
     finally:
         gen.close()
+
+
+def test_research_notebook_renders_offline(browser, tmp_path):
+    gen = open_notebook(browser, tmp_path, "research.ipynb", "lab")
+    page, outside, errors = next(gen)
+    try:
+        # the equity curve, the heatmap and the two views: one Bokeh document per output, each drawn
+        page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length >= 4", timeout=60_000)
+        page.locator(".research-metrics").first.wait_for(timeout=60_000)   # BacktestView's figures
+        page.locator(".sweep-table .tabulator-row").first.wait_for(timeout=60_000)   # SweepView's table
+        names = page.evaluate("() => Bokeh.documents.flatMap(d => [...d.all_models].map(m => m.name))")
+        assert "backtest equity curve" in names and "cell equity curve" in names
+        labels = page.evaluate("() => Bokeh.documents.flatMap(d => [...d.all_models].map(m => m.axis_label))")
+        assert {"ema_fast.period", "ema_slow.period", "equity (USDT)"} <= set(labels)   # the heatmaps' axes
+        assert page.locator(".widget-hprogress").count() >= 1   # Dask's own progress bar (ipywidgets)
+        assert our_errors(errors) == []
+        assert outside == []
+    finally:
+        gen.close()

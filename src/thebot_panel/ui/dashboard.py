@@ -1,5 +1,6 @@
 """The dashboard: a sidebar of controls beside tabs for the chart, comparison, screener, signals and alerts,
-paper portfolio and news. ``template()`` is what ``panel serve`` shows; a notebook cell shows the same views."""
+paper portfolio, news and research (backtests and sweeps). ``template()`` is what ``panel serve`` shows; a
+notebook cell shows the same views."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from .controls import IndicatorControls, RuleControls
 from .metrics import MetricsStrip
 from .news import NewsPanel
 from .portfolio import PortfolioView
+from .research import Research
 from .screener import Screener
 from .status import StatusStrip
 from .theme import ACCENT, DOWN
 
-TABS = ("Chart", "Compare", "Screener", "Signals & Alerts", "Portfolio", "News")
+TABS = ("Chart", "Compare", "Screener", "Signals & Alerts", "Portfolio", "News", "Research")
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -52,7 +54,7 @@ class Dashboard(pn.viewable.Viewer):
                                            styles={"color": DOWN})
         self.extra = {"Compare": Compare(hub), "Screener": Screener(hub),
                       "Portfolio": PortfolioView(hub.services.portfolio, hub.symbols), "News": NewsPanel(hub.services.news),
-                      **(extra or {})}
+                      "Research": Research(hub), **(extra or {})}
 
     def source(self) -> pn.Column:
         """Where the data comes from; for the bundled replay, its speed and a pause toggle (shared by every
