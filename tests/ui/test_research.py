@@ -225,10 +225,11 @@ async def test_without_a_client_the_sweep_runs_on_a_local_cluster_on_127_0_0_1_c
     view = SweepView(ResearchStore())   # the whole month: a 10×10 grid takes seconds on two worker processes
     view.param.update(x_start=5, x_stop=14, x_step=1, y_start=20, y_stop=29, y_step=1)
     await view.run()
-    client, cluster = view._local
-    assert cluster.scheduler_address.startswith("tcp://127.0.0.1:") and view.sweep.client is client
-    assert all(worker.startswith("tcp://127.0.0.1:") for worker in client.scheduler_info()["workers"])
     sweep = view.sweep
+    client, cluster = sweep.client, sweep._cluster
+    assert cluster.scheduler_address.startswith("tcp://127.0.0.1:") and client.dashboard_link.startswith(
+        "http://127.0.0.1:")
+    assert all(worker.startswith("tcp://127.0.0.1:") for worker in client.scheduler_info()["workers"])
     view.close()   # what the end of the browser session calls
-    assert sweep.cancelled and view.sweep is None and view._local is None
+    assert sweep.cancelled and view.sweep is None
     assert cluster.status.name == "closed" and client.status == "closed"

@@ -145,7 +145,8 @@ class Simulation:
             "exit_time": pd.to_datetime(self.open_time[self.exit], unit="ms", utc=True),
             "side": np.where(self.side > 0, "long", "short").astype(object), "entry_price": entry_price,
             "exit_price": exit_price, "units": units, "fees": fees, "pnl": pnl,
-            "return_pct": pnl / equity_at_entry * 100,
+            "return_pct": np.divide(pnl * 100, equity_at_entry, out=np.full(len(pnl), np.nan),
+                                    where=equity_at_entry > 0),  # NaN once nothing was left to trade
             "candles": (self.exit - self.entry + 1).astype("int64"),
             "exit_reason": np.array(REASONS, dtype=object)[self.reason]}).astype(TRADE_COLUMNS)
 

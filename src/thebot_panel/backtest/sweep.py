@@ -157,7 +157,8 @@ class Sweep:
     market's frame, or ``{symbol: frame}`` to screen several markets with every cell (``space`` may then be {}: the
     backtest as it is, on each); ``samples`` draws
     that many cells at random instead of the whole grid; ``client`` (a ``dask.distributed.Client``) or
-    ``scheduler`` (an address) runs it there, else on an embedded ``LocalCluster`` that ``close()`` stops.
+    ``scheduler`` (an address) runs it there, else on an embedded ``LocalCluster`` (scheduler, workers and
+    dashboard on 127.0.0.1 only) that ``close()`` stops.
     ``ValueError`` for an unknown metric or parameter (before anything runs). ``done``/``total`` count the cells;
     ``result()`` waits for all (``concurrent.futures.CancelledError`` after ``cancel()``).
     """
@@ -185,7 +186,7 @@ class Sweep:
         if client is None:
             if scheduler is None:
                 self._cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                                             dashboard_address=":0")
+                                             host="127.0.0.1", dashboard_address="127.0.0.1:0")
             client = Client(self._cluster if scheduler is None else scheduler)
             self._own_client = True
         else:

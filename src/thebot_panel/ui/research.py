@@ -14,7 +14,6 @@ import concurrent.futures
 import html
 import logging
 import math
-import os
 import threading
 import time
 
@@ -496,7 +495,6 @@ class SweepView(pn.viewable.Viewer):
         self.backtest: Backtest | None = None
         self.cell: dict | None = None
         self.cell_result: BacktestResult | None = None
-        self._local = None          # (client, cluster) of the LocalCluster this view started
         self._callback = None       # the periodic progress poll
         self._cancelled = False
         self._started_at = 0.0
@@ -564,26 +562,8 @@ class SweepView(pn.viewable.Viewer):
     def _begin(self, candles: pd.DataFrame, space: dict, backtest: Backtest) -> Sweep:
         """Start the sweep (blocking: connecting, or starting a local cluster, takes seconds)."""
         client, scheduler = self.client, self.scheduler.strip() or None
-        if client is None and scheduler is None:
-            client = self._local_client()
         return Sweep(candles, space, backtest, samples=self.samples, metric=self.metric, folds=self.folds,
                      client=client, scheduler=scheduler)
-
-    def _local_client(self):
-        """A client of a ``LocalCluster`` of this machine (one single-threaded worker process per core, as
-        ``Sweep``'s own) whose scheduler and HTTP endpoints listen on 127.0.0.1 only: ``Sweep``'s embedded
-        cluster serves its dashboard on every interface (``dashboard_address=":0"``)."""
-        from dask.distributed import Client, LocalCluster
-
-        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address="127.0.0.1:0")
-        try:
-            client = Client(cluster)
-        except BaseException:
-            cluster.close()
-            raise
-        self._local = (client, cluster)
-        return client
 
     async def run(self) -> None:
         """Load the candles and start the sweep (in threads), then poll its progress every ``POLL_MS``."""
@@ -688,24 +668,18 @@ class SweepView(pn.viewable.Viewer):
             self._callback = None
 
     async def _release(self, sweep: Sweep | None) -> None:
-        await asyncio.to_thread(self._shutdown, sweep, self._take_local())
-
-    def _take_local(self):
-        local, self._local = self._local, None
-        return local
+        await asyncio.to_thread(self._shutdown, sweep)
 
     @staticmethod
-    def _shutdown(sweep: Sweep | None, local) -> None:
-        """Close ``sweep`` (its own client and cluster, if any) and the view's local cluster (blocking). A
-        failure to close is logged: the page goes on."""
-        closers = [] if sweep is None else [sweep.close]
-        if local is not None:
-            closers += [local[0].close, local[1].close]
-        for close in closers:
-            try:
-                close()
-            except Exception:
-                log.warning("closing the sweep's cluster failed", exc_info=True)
+    def _shutdown(sweep: Sweep | None) -> None:
+        """Close ``sweep`` (its own client and embedded cluster, if any; blocking). A failure to close is logged:
+        the page goes on."""
+        if sweep is None:
+            return
+        try:
+            sweep.close()
+        except Exception:
+            log.warning("closing the sweep's cluster failed", exc_info=True)
 
     def close(self) -> None:
         """Cancel a running sweep and release every cluster it holds (blocking; the session's end calls it)."""
@@ -717,7 +691,7 @@ class SweepView(pn.viewable.Viewer):
                 sweep.cancel()
             except Exception:  # a scheduler already gone
                 log.debug("cancel on close failed", exc_info=True)
-        self._shutdown(sweep, self._take_local())
+        self._shutdown(sweep)
 
     # ---- results ---------------------------------------------------------------------------------
     def _clear(self) -> None:
