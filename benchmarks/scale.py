@@ -104,6 +104,7 @@ class Settings:
     warm_limit: float = 180.0    # s for the warm-up of every market
     batch: int | None = None     # start with this many markets and add the others this many at a time
     short_ticks: bool = False    # the 3-minute tick fixture of the tests (loads in 0.3 s instead of 3 s)
+    ticks: bool = True           # trade and bookTicker streams in the steady phase (screener.py serves none)
 
 
 def symbols(n: int) -> list[str]:
@@ -204,7 +205,7 @@ def synthetic(n: int, phase: str, s: Settings, data: Path | None) -> tuple[Recor
     plan = mapping(n, recorded_pairs(data), before, after)
     candles = [shifted(name, c, at, before, after) for name, _, c, at in plan]
     ticks = []
-    source = recorded_ticks(data, s.short_ticks) if phase == "steady" else None
+    source = recorded_ticks(data, s.short_ticks) if phase == "steady" and s.ticks else None
     if source is not None:
         decoded = {kind: [orjson.loads(p) for p in source.streams[kind].payload] for kind in SLOTS}
         level = float(np.median(source.price))

@@ -95,6 +95,26 @@ def test_change_is_over_24h_of_candles_when_the_book_holds_more(tmp_path):
                                                          rel=1e-9)
 
 
+def test_committed_columns_follow_a_gap_filled_before_the_last_candle(tmp_path):
+    hub = FeedHub(source="replay", symbols=["BTCUSDT", "ETHUSDT"], db_path=str(tmp_path / "alerts.sqlite"))
+    klines = {}
+    for symbol in hub.symbols:
+        klines[symbol] = klines_of(pd.read_csv(FIXTURES / f"{symbol}-1m-2023-04-10_to_2023-04-12.csv.gz"), symbol)
+        hub.open(symbol, "1m").load(klines[symbol][:-40] + klines[symbol][-20:])  # 20 minutes missing
+    screener = Screener(hub)
+    gapped = screener.frame()
+    for symbol in hub.symbols:
+        hub.open(symbol, "1m").load(klines[symbol][-40:-20])  # the backfill: the last closed candle stays
+    filled = screener.frame()
+    for symbol in hub.symbols:
+        graph = hub.open(symbol, "1m")
+        expected = expected_row(graph)
+        assert filled.loc[symbol, "rsi"] == pytest.approx(expected["rsi"], rel=1e-9), symbol
+        assert filled.loc[symbol, "rsi"] != gapped.loc[symbol, "rsi"], symbol  # the fill changed it
+        assert filled.loc[symbol, "trend"] == expected["trend"], symbol
+        assert filled.loc[symbol, "confluence"] == graph.confluence.latest.direction, symbol
+
+
 def test_trend_state_follows_ema9_ema21_and_the_close_on_every_candle():
     for path in sorted(FIXTURES.glob("*.csv.gz")):
         frame = pd.read_csv(path)
