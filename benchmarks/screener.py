@@ -481,14 +481,16 @@ def main(argv=None) -> None:
 
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="screener-"))
-    replays = {n: Replay(n, args.warmup, minutes=15) for n in counts}
-    for replay in replays.values():
-        replay.ready()
-    apps = {n: App(n, replays[n], args.warmup, tmp) for n in counts}
-    print(f"{', '.join(map(str, counts))} symbols: replays and apps started ({time.monotonic() - t0:.0f} s); "
-          f"mapping {', '.join(replays[max(counts)].mapping[:3])}, …", flush=True)
-    results = {}
+    replays, apps, results = {}, {}, {}
     try:
+        for n in counts:
+            replays[n] = Replay(n, args.warmup, minutes=15)
+        for replay in replays.values():
+            replay.ready()
+        for n in counts:
+            apps[n] = App(n, replays[n], args.warmup, tmp)
+        print(f"{', '.join(map(str, counts))} symbols: replays and apps started ({time.monotonic() - t0:.0f} s); "
+              f"mapping {', '.join(replays[max(counts)].mapping[:3])}, …", flush=True)
         with ThreadPoolExecutor() as pool:  # each first page builds that app's hub and dashboard
             list(pool.map(App.start_hub, apps.values()))
         started = time.monotonic()
@@ -518,9 +520,10 @@ def main(argv=None) -> None:
                 replays[n].stop()
             browser.close()
     finally:
-        for n in counts:
-            apps[n].stop()
-            replays[n].stop()
+        for app in apps.values():
+            app.stop()
+        for replay in replays.values():
+            replay.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     report([results[n] for n in counts], k)
     print(f"\n{time.monotonic() - t0:.0f} s in all, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
