@@ -9,6 +9,7 @@ market (``MarketGraph.add_branch``), computed by the market's shared indicator n
 from __future__ import annotations
 
 import html
+import logging
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ from ..market.graph import Branch
 from . import LiveSource, LiveView, on_session_end
 from .screener import patch_table
 from .theme import GUIDE, LINE_COLORS
+
+log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 #: Start choices: label -> value; the value names how far before the newest candle the start is.
@@ -97,6 +100,8 @@ class Compare(LiveView):
         """Take the table's branches off their markets (the session ended)."""
         for _, branch in self._branches.values():
             branch.destroy()
+            log.info("compare table detached from %s %s: branches left on it: %d", branch.market.symbol,
+                     branch.market.interval, len(branch.market.branches))
         self._branches.clear()
 
     def _book(self, symbol: str):
