@@ -6,7 +6,7 @@ One process holds what the app holds: a ``FeedHub(source="replay", replay_url=�
 (symbol count, phase) gets a fresh hub process and a fresh replay, so RSS starts clean.
 
 **Symbols** ``SYM001USDT``, ``SYM002USDT``… play the 1m candles of recorded pairs in turn: BTCUSDT and ETHUSDT of
-``Recording.bundled()`` (2025-07/08), then the 13 USDT pairs of 2023-04 in ``/work/shared/data`` (from 2023-04-02,
+``Recording.bundled()`` (2025-07/08), then the 13 USDT pairs of 2023-04 in ``../shared/data`` (from 2023-04-02,
 after the 2023-03-24 halt): SYM001 ← BTCUSDT 2025, SYM002 ← ETHUSDT 2025, SYM003 ← ADAUSDT 2023, … SYM016 ←
 BTCUSDT 2025 again, 12 h further into the recording, and so on, so no two symbols play the same candles at once.
 Their trades and bookTickers are the real BTCUSDT ``@trade``/``@bookTicker`` recording (2024-08-08/09, 650 s),
@@ -17,8 +17,9 @@ validates them as it would on Binance.
 **Rates per symbol** (messages/s): ``kline_1m`` 0.5 (Binance sends a kline update every 2 s), ``ticker`` 0.5 (the
 hub's own quote stream; the replay sends one per kline update, Binance one a second), ``bookTicker`` 3 and
 ``trade`` 2 (Binance's majors send tens to hundreds a second, most small caps less than one: this is a mid-cap),
-6 in all. The replay serves no ``aggTrade`` (aggregate ids cannot be recovered from recorded trades), so
-``trade`` stands in for it: the hub parses both alike (``Trade`` / ``AggTrade`` records, the same checks) and no
+6 in all. The tick recording used has raw trades only (the replay serves ``aggTrade`` from a recording that
+has them, e.g. one made with ``thebot-record``; aggregate ids cannot be made up from trades), so ``trade`` stands
+in for it: the hub parses both alike (``Trade`` / ``AggTrade`` records, the same checks) and no
 node consumes either. The hub subscribes ``kline_1m`` and ``ticker`` itself; ``trade`` and ``bookTicker`` are
 added on its socket with ``hub.socket.subscribe`` (with an external replay ``Source.quote_streams`` has no
 bookTicker). Tick times sit on a 100 ms grid: the replay schedules each distinct event time in O(streams), and
@@ -76,7 +77,7 @@ from thebot_panel.hub import FeedHub
 from thebot_panel.replay import MinuteCandles, Recording, ReplayServer
 from thebot_panel.replay.recording import Ticks, TickStream
 
-SHARED = Path("/work/shared/data")  # the real recordings beside the repo (DESIGN.md §5); optional
+SHARED = Path(__file__).resolve().parents[2] / "shared/data"  # the recordings beside the repo (DESIGN.md §5); optional
 TICK_FIXTURE = Path(__file__).parent.parent / "tests/fixtures/ticks/btcusdt_20240808_2354-2357.hftbacktest.gz"
 MINUTE, HOUR = 60_000, 3_600_000
 #: The replay clock when a run starts (any time: the symbols live on their own timeline).
@@ -296,8 +297,7 @@ async def exercise(n: int, phase: str, s: Settings, url: str, server) -> dict:
     """Build the hub (while the replay child builds its market), start it, run ``phase``; the figures.
 
     With ``s.batch``, the hub starts with the first ``batch`` symbols and the others are added ``batch`` at a time
-    with ``hub.open`` once the previous ones are warm (their ``ticker`` subscribed here: ``open`` subscribes only
-    the kline stream)."""
+    with ``hub.open`` once the previous ones are warm (``open`` subscribes their kline and ticker streams)."""
     names = symbols(n)
     first = names[:s.batch] if s.batch else names
     out: dict = {"rss_base": rss_mb()}
@@ -351,10 +351,9 @@ async def start(hub, names: list[str], first: list[str], s: Settings, since: flo
     for i in range(len(first), len(names), s.batch or len(names)):
         batch = names[i:i + s.batch]
         for name in batch:
-            hub.open(name, "1m")  # created, subscribed (kline) and warmed up
+            hub.open(name, "1m")  # created, subscribed (kline, ticker) and warmed up
         await asyncio.gather(*(hub.backfill.warmed_up((name, "1m")) for name in batch))
         await warmed(hub, since, s.warm_limit)
-        await hub.socket.subscribe([stream_name(name, "ticker") for name in batch])
 
 
 async def steady(hub, names, s: Settings, out: dict, server) -> None:
