@@ -8,8 +8,8 @@ Data: BTCUSDT 1m, 2025-05-20 → 2025-08-18 (90 days, 129,600 candles) from the 
 2. The grid: ``ema_fast.period`` 5..24 × ``ema_slow.period`` 26..64 step 2 = 400 backtests of the EMA crossover
    (long only, next-open fills, 10 bps fees), each ranked by Sharpe:
    - ``serial``: ``sweep.serial``, cell after cell in this process (the reference);
-   - ``dask 1 worker`` and ``dask N workers``: ``Sweep`` on a ``LocalCluster`` of N single-threaded worker
-     processes (N = the cores), wall time from submit to the ranked table (the cluster's start is shown apart);
+   - ``dask 1 worker`` and ``dask N workers``: ``Sweep`` on the embedded ``LocalCluster`` (``local_cluster``) of
+     N worker processes (N = the cores), wall time from submit to the ranked table (the cluster's start is shown apart);
    - ``vectorbt``: ``vbt.Portfolio.from_signals`` on the same 400 columns at once (TA-Lib's EMA, which ours
      equals; entries and exits where fast crosses slow as our ``Crossover`` defines it, shifted one candle, filled
      at the open with the same fee), if vectorbt is installed (``pip install -e ".[bench]"``); else a plain
@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import talib
-from dask.distributed import Client, LocalCluster
+from dask.distributed import Client
 
 from thebot_panel.backtest import Backtest
 from thebot_panel.backtest.history import load_history
-from thebot_panel.backtest.sweep import Sweep, build, serial
+from thebot_panel.backtest.sweep import Sweep, build, local_cluster, serial
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/binance/klines/spot_ohlcv"
 NINETY_DAYS = SHARED / "BTCUSDT-1m-2025-05-20_to_2025-08-18.csv.gz"
@@ -54,8 +54,7 @@ def best_of(runs: int, fn) -> float:
 def on_dask(candles, space, backtest, workers: int) -> tuple[float, float, object]:
     """(cluster start s, sweep wall s, result) on a fresh LocalCluster of ``workers`` processes."""
     start = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with local_cluster(workers) as cluster, Client(cluster) as client:
         client.run(lambda: __import__("thebot_panel.backtest.sweep"))  # imports done before the clock
         started = time.perf_counter() - start
         begin = time.perf_counter()

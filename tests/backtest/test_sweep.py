@@ -1,14 +1,14 @@
 """Parameter sweeps on Dask: the same figures as cell-by-cell backtests, walk-forward, cancel, bad input."""
 
 import concurrent.futures
+import os
 
-import numpy as np
 import pandas as pd
 import pytest
 from dask.distributed import Client, LocalCluster
 
 from thebot_panel.backtest import Backtest
-from thebot_panel.backtest.sweep import Sweep, build, grid, sample, segments, serial, sweep
+from thebot_panel.backtest.sweep import Sweep, build, grid, local_cluster, sample, segments, serial, sweep
 from thebot_panel.replay import Recording
 
 SPACE = {"ema_fast.period": [5, 9, 13], "ema_slow.period": [21, 34]}
@@ -124,3 +124,16 @@ def test_a_scheduler_address_runs_the_sweep_on_that_cluster_unchanged(btc, clien
         found = running.result()
     assert found.table.equals(serial(btc, SPACE, CROSSOVER).table)
     assert client.status == "running"  # closing the sweep's own client leaves the cluster up
+
+
+def test_the_embedded_cluster_runs_worker_processes_on_127_0_0_1_with_the_heap_threshold_set():
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which turns off glibc's adaptive mmap threshold; the embedded
+    cluster sets the threshold back (``WORKER_ENVIRON``) in each worker process, before it starts."""
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        names = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+        environ = client.run(lambda: {k: os.environ.get(k) for k in names})
+        (worker, found), = environ.items()
+        assert worker.startswith("tcp://127.0.0.1:")
+        assert found == {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": "65536"}
+        assert client.run(os.getpid)[worker] != os.getpid()  # a process of its own
