@@ -323,7 +323,9 @@ async def exercise(n: int, phase: str, s: Settings, url: str, server) -> dict:
             if phase == "steady":
                 await steady(hub, names, s, out, server)
                 candles, kept, _ = history(hub)
-                out.update(history=hub.history, warmup=hub.warmup, row_bytes=kept / candles)
+                row_bytes = kept / candles  # a candle and its indicator values
+                out.update(history=hub.history, row_bytes=row_bytes,  # what the books add until they are full:
+                           full_mb=(hub.history - hub.warmup) * row_bytes * len(hub.graphs) / 2**20)
             else:
                 await day(hub, s, out, server)
             stats = hub.stats()
@@ -499,9 +501,8 @@ def main() -> None:
         sys.exit(1)
     cores, rss, growth = a["cpu"] / a["wall"], a["rss"], b["samples"][-1] - b["samples"][0]
     flat = growth <= max(10.0, 0.05 * b["samples"][0])
-    full = (a["history"] - a["warmup"]) * a["row_bytes"] * n / 2**20
     print(f"\ngoal ({n} symbols): ≤ 1 core: {'yes' if cores <= 1 else 'no'} ({cores:.2f}); ≤ 400 MB: "
-          f"{'yes' if rss <= 400 else 'no'} ({rss:.0f} MB; about {rss + full:.0f} MB once every market's "
+          f"{'yes' if rss <= 400 else 'no'} ({rss:.0f} MB; about {rss + a['full_mb']:.0f} MB once every market's "
           f"{a['history']:,}-candle history is full); flat RSS (within 5 %): {'yes' if flat else 'no'} "
           f"({growth:+.0f} MB over {b['exchange_h']:.0f} exchange h; the history the hub keeps grew by "
           f"{b['kept_mb']:.0f} MB of rows, its arrays by {b['allocated_mb']:.0f} MB)")
@@ -541,9 +542,9 @@ def report(n: int, a: dict, b: dict, rate: float, s: Settings, failed: dict | No
               f"CPU {a['cpu'] / wall:.2f} cores ({a['cpu'] / max(1, a['messages']) * 1e6:.0f} µs/msg), "
               f"RSS {a['rss']:.0f} MB ({a['rss_window']:+.1f} MB over the window), queue max {a['queue_max']}, "
               f"dropped {a['dropped']}, malformed {a['malformed']}, reconnects {a['reconnects']}")
-        full = (a["history"] - a["warmup"]) * a["row_bytes"] * n / 2**20
         print(f"  with every market's history full ({a['history']:,} candles, {a['row_bytes']:.0f} bytes each with "
-              f"its indicator values) the books would take {full:.0f} MB more: RSS about {a['rss'] + full:.0f} MB")
+              f"its indicator values) the books would take {a['full_mb']:.0f} MB more: RSS about "
+              f"{a['rss'] + a['full_mb']:.0f} MB")
         if a["replay_s"] > s.tick_seconds:
             print(f"  note: the ticks ended {a['replay_s'] - s.tick_seconds:.0f} s before the window did")
     if "error" in b:
