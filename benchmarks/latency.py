@@ -67,6 +67,8 @@ from pathlib import Path
 
 import numpy as np
 
+from procs import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -190,12 +192,7 @@ class App:
     start side by side, then idle until their page opens); ``url()`` waits until it answers."""
 
     def __init__(self, app_args: list[str], env: dict[str, str], log: Path):
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.log = log
+        self.port, self.log = free_port(), log
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "panel", "serve", __file__, "--address", "127.0.0.1", "--port", str(self.port),

@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import os
 import time
 
 from websockets.asyncio.client import connect
@@ -45,6 +44,8 @@ from thebot_panel.market.node import Node
 from thebot_panel.presets import default_indicators, default_rules
 from thebot_panel.replay import Recording, ReplayServer
 from thebot_panel.signals.alerts import AlertManager
+
+from procs import cpu_seconds
 
 MARKETS = [(symbol, interval) for symbol in ("BTCUSDT", "ETHUSDT") for interval in ("1m", "5m", "15m", "1h")]
 STREAMS = [stream_name(symbol, "kline", interval) for symbol, interval in MARKETS]
@@ -69,12 +70,6 @@ def serve(recording: Recording, conn) -> None:
             conn.send(server.ws_url)
             await asyncio.Event().wait()
     asyncio.run(run())
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux ``/proc/<pid>/stat``)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Run:

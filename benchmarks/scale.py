@@ -59,7 +59,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -76,6 +75,8 @@ from thebot_panel.binance.streams import stream_name
 from thebot_panel.hub import FeedHub
 from thebot_panel.replay import MinuteCandles, Recording, ReplayServer
 from thebot_panel.replay.recording import Ticks, TickStream
+
+from procs import free_port
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data"  # the recordings beside the repo (DESIGN.md §5); optional
 TICK_FIXTURE = Path(__file__).parent.parent / "tests/fixtures/ticks/btcusdt_20240808_2354-2357.hftbacktest.gz"
@@ -406,9 +407,7 @@ async def day(hub, s: Settings, out: dict, server) -> None:
 
 def measure(n: int, phase: str, s: Settings, data: Path | None, conn) -> None:
     """Child process (measured): starts the replay child, runs the phase, sends the figures (or the error)."""
-    with socket.socket() as probe:  # a free port for the replay, so the hub can be built while the replay is
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # for the replay, so the hub can be built while the replay child builds its market
     context = multiprocessing.get_context("spawn")
     mine, theirs = context.Pipe()
     server = context.Process(target=serve, args=(n, phase, s, data, port, theirs), daemon=True)

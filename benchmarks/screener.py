@@ -51,7 +51,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,11 +63,11 @@ import numpy as np
 
 import latency
 import scale
+from procs import cpu_seconds, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHARTED = "SYM001USDT"
 WARM_UP = re.compile(r"warm-up (\S+) (\S+): \d+ candles")
-TICK = os.sysconf("SC_CLK_TCK")
 
 # The page side: hooks (once the chart's source is filled) and one-shot watches armed before each action.
 BENCH_JS = """() => {
@@ -128,20 +127,13 @@ BENCH_JS = """() => {
 
 # ---- processes ----------------------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_s(pids) -> float:
-    """User + system CPU seconds of ``pids`` (those still alive), from ``/proc``."""
-    total = 0
+    """User + system CPU seconds of ``pids`` (those still alive)."""
+    total = 0.0
     for pid in pids:
         with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
+            total += cpu_seconds(pid)
+    return total
 
 
 def chromium_pids() -> list[int]:
